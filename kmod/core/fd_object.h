@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+// A core object that userspace holds as a file descriptor (VM, later vCPU).
+// The platform's anon-inode fd calls ioctl() and, on last close, release().
+#pragma once
+
+#include "rt/new.h"
+
+namespace mk {
+
+class FdObject {
+ public:
+  FdObject() = default;
+  FdObject(const FdObject &) = delete;
+  FdObject &operator=(const FdObject &) = delete;
+  virtual ~FdObject() = default;
+
+  virtual long ioctl(unsigned int cmd, unsigned long arg) = 0;
+  // The last reference to the fd is gone. Default: the fd owned the object.
+  virtual void release() { delete this; }
+};
+
+}  // namespace mk

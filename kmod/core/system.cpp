@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "system.h"
+
+#include <linux/kvm.h>
+#include <minikvm/core.h>
+#include <minikvm/platform.h>
+
+#include "caps.h"
+#include "rt/errno.h"
+#include "rt/log.h"
+#include "vm.h"
+
+namespace mk {
+
+int System::init() {
+  vmx::ProbeInput in = gather_();
+  vmx::ProbeResult r = vmx::evaluate(in);
+  if (r.usable())
+    mk_info("VMX usable on %u CPUs", in.online_cpus);
+  else
+    mk_info("VMX unusable: %s; KVM_CREATE_VM will fail with -EOPNOTSUPP", r.reason);
+  return 0;
+}
+
+long System::create_vm(unsigned long type) {
+  // x86 KVM knows only the default VM type here (KVM_X86_DEFAULT_VM = 0).
+  if (type != 0)
+    return -EINVAL;
+  // Probe again: another hypervisor may have entered VMX operation since load.
+  vmx::ProbeResult r = vmx::evaluate(gather_());
+  if (!r.usable()) {
+    unsigned int bit = 1u << static_cast<unsigned int>(r.support);
+    if (!(__atomic_fetch_or(&logged_refusals_, bit, __ATOMIC_RELAXED) & bit))
+      mk_err("KVM_CREATE_VM refused: %s", r.reason);
+    return -EOPNOTSUPP;
+  }
+  Vm *vm = new (nothrow) Vm();
+  if (!vm)
+    return -ENOMEM;
+  int fd = mk_fd_create("minikvm-vm", static_cast<FdObject *>(vm));
+  if (fd < 0)
+    delete vm;
+  return fd;
+}
+
+long System::ioctl(unsigned int cmd, unsigned long arg) {
+  switch (cmd) {
+    case KVM_GET_API_VERSION:
+      // KVM refuses a non-zero argument; so do we.
+      return arg ? -EINVAL : KVM_API_VERSION;
+    case KVM_CHECK_EXTENSION:
+      return caps::check(static_cast<long>(arg), caps::Scope::kSystem);
+    case KVM_CREATE_VM:
+      return create_vm(arg);
+    default:
+      return -ENOTTY;
+  }
+}
+
+}  // namespace mk
+
+// ---- entry points for the platform layer (core.h) ----
+
+namespace {
+mk::System *g_system;
+}
+
+extern "C" int mk_core_init(void) {
+  g_system = new (mk::nothrow) mk::System(mk::vmx::gather);
+  if (!g_system)
+    return -ENOMEM;
+  int err = g_system->init();
+  if (err) {
+    delete g_system;
+    g_system = nullptr;
+  }
+  return err;
+}
+
+extern "C" void mk_core_exit(void) {
+  delete g_system;
+  g_system = nullptr;
+  long live = mk_alloc_live();
+  if (live)
+    mk_err("BUG: %ld allocations leaked at unload", live);
+}
+
+extern "C" long mk_core_dev_ioctl(unsigned int cmd, unsigned long arg) {
+  return g_system->ioctl(cmd, arg);
+}
+
+extern "C" long mk_core_fd_ioctl(void *obj, unsigned int cmd, unsigned long arg) {
+  return static_cast<mk::FdObject *>(obj)->ioctl(cmd, arg);
+}
+
+extern "C" void mk_core_fd_release(void *obj) { static_cast<mk::FdObject *>(obj)->release(); }

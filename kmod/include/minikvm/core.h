@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The core's entry points: what the platform layer calls into. C ABI, so the
+ * C glue in kmod/lib/linux can call C++ without knowing it is C++.
+ */
+#ifndef MINIKVM_CORE_H
+#define MINIKVM_CORE_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Module load: probes the CPU. Returns 0 or a negative errno. */
+int mk_core_init(void);
+/* Module unload: every fd is closed by then (the module is pinned by them). */
+void mk_core_exit(void);
+
+/* ioctl on the system device (/dev/minikvm or /dev/kvm). */
+long mk_core_dev_ioctl(unsigned int cmd, unsigned long arg);
+
+/* ioctl and last close of an fd made by mk_fd_create(). */
+long mk_core_fd_ioctl(void *obj, unsigned int cmd, unsigned long arg);
+void mk_core_fd_release(void *obj);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MINIKVM_CORE_H */

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The platform ABI (include/minikvm/platform.h) over the Linux kernel.
+ * Thin on purpose: no policy lives here, only the kernel facility each
+ * function stands for.
+ */
+#include <linux/atomic.h>
+#include <linux/cpu.h>
+#include <linux/anon_inodes.h>
+#include <linux/fs.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/smp.h>
+#include <linux/uaccess.h>
+#include <asm/msr.h>
+#include <asm/processor.h>
+#include <asm/tlbflush.h>
+
+#include <minikvm/core.h>
+#include <minikvm/platform.h>
+
+static atomic_long_t mk_live_allocs = ATOMIC_LONG_INIT(0);
+
+void *mk_alloc(unsigned long size)
+{
+	/*
+	 * Memory on behalf of a guest or a userspace request: charged to the
+	 * caller's memcg, and a failure is the caller's -ENOMEM, not a splat.
+	 */
+	void *p = kzalloc(size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+
+	if (p)
+		atomic_long_inc(&mk_live_allocs);
+	return p;
+}
+
+void mk_free(void *p)
+{
+	if (!p)
+		return;
+	atomic_long_dec(&mk_live_allocs);
+	kfree(p);
+}
+
+long mk_alloc_live(void)
+{
+	return atomic_long_read(&mk_live_allocs);
+}
+
+void mk_log(int level, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	switch (level) {
+	case MK_LOG_ERR:
+		pr_err("minikvm: %pV\n", &vaf);
+		break;
+	case MK_LOG_WARN:
+		pr_warn("minikvm: %pV\n", &vaf);
+		break;
+	case MK_LOG_DEBUG:
+		pr_debug("minikvm: %pV\n", &vaf);
+		break;
+	default:
+		pr_info("minikvm: %pV\n", &vaf);
+		break;
+	}
+	va_end(args);
+}
+
+long mk_copy_from_user(void *dst, unsigned long user_src, unsigned long n)
+{
+	return copy_from_user(dst, (const void __user *)user_src, n) ? -EFAULT : 0;
+}
+
+long mk_copy_to_user(unsigned long user_dst, const void *src, unsigned long n)
+{
+	return copy_to_user((void __user *)user_dst, src, n) ? -EFAULT : 0;
+}
+
+void mk_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int out[4])
+{
+	cpuid_count(leaf, subleaf, &out[0], &out[1], &out[2], &out[3]);
+}
+
+int mk_rdmsr_safe(unsigned int msr, unsigned long long *value)
+{
+	u64 v;
+
+	if (rdmsrl_safe(msr, &v))
+		return -EIO;
+	*value = v;
+	return 0;
+}
+
+unsigned long mk_read_cr4(void)
+{
+	return __read_cr4();
+}
+
+void mk_on_each_cpu(void (*fn)(void *arg), void *arg)
+{
+	/* cpus_read_lock keeps the set of online CPUs stable while we count. */
+	cpus_read_lock();
+	on_each_cpu(fn, arg, 1);
+	cpus_read_unlock();
+}
+
+static long mk_fd_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return mk_core_fd_ioctl(file->private_data, cmd, arg);
+}
+
+static int mk_fd_release(struct inode *inode, struct file *file)
+{
+	mk_core_fd_release(file->private_data);
+	return 0;
+}
+
+static const struct file_operations mk_fd_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = mk_fd_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = mk_fd_release,
+	.llseek = noop_llseek,
+};
+
+int mk_fd_create(const char *name, void *obj)
+{
+	/* anon_inode_getfd takes a module reference through fops->owner. */
+	return anon_inode_getfd(name, &mk_fd_fops, obj, O_RDWR | O_CLOEXEC);
+}

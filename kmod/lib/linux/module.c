@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * minikvm module: the misc device and module lifecycle. Everything the
+ * device does is decided by the C++ core (kmod/core); this file only
+ * connects it to the kernel.
+ */
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include <minikvm/core.h>
+
+static bool as_kvm;
+module_param(as_kvm, bool, 0444);
+MODULE_PARM_DESC(as_kvm,
+		 "Register as /dev/kvm (misc minor 232, where kvm.ko is not loaded) instead of /dev/minikvm, so unmodified KVM tools and selftests use minikvm");
+
+static long mk_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return mk_core_dev_ioctl(cmd, arg);
+}
+
+static const struct file_operations mk_dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = mk_dev_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice mk_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "minikvm",
+	.fops = &mk_dev_fops,
+	.mode = 0600,
+};
+
+static int __init minikvm_init(void)
+{
+	int r;
+
+	r = mk_core_init();
+	if (r)
+		return r;
+
+	if (as_kvm) {
+		mk_misc.minor = KVM_MINOR;
+		mk_misc.name = "kvm";
+	}
+	r = misc_register(&mk_misc);
+	if (r) {
+		if (as_kvm && r == -EBUSY)
+			pr_err("minikvm: misc minor %d (/dev/kvm) is taken: is kvm.ko loaded? Unload kvm_intel/kvm_amd and kvm, or load minikvm without as_kvm=1\n",
+			       KVM_MINOR);
+		else
+			pr_err("minikvm: cannot register /dev/%s: error %d\n", mk_misc.name, r);
+		mk_core_exit();
+		return r;
+	}
+	pr_info("minikvm: loaded, /dev/%s (misc minor %d)\n", mk_misc.name, mk_misc.minor);
+	return 0;
+}
+
+static void __exit minikvm_exit(void)
+{
+	misc_deregister(&mk_misc);
+	mk_core_exit();
+	pr_info("minikvm: unloaded\n");
+}
+
+module_init(minikvm_init);
+module_exit(minikvm_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("minikvm developers");
+MODULE_DESCRIPTION("minikvm: a small VMX hypervisor speaking the KVM ABI, for studying interrupt delivery");
