@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# minikvm: `make` builds everything, `make check` tests everything,
+# `make demo` runs the main job. See README.md.
+#
+# Inside the kernel build (make -C $(KDIR) M=...), Kbuild is read instead.
+
+KVER ?= $(shell scripts/kver.sh 2>/dev/null)
+KDIR ?= /usr/src/linux-headers-$(KVER)
+BUILD := $(CURDIR)/build
+LINUX_SRC_TAR ?= /usr/src/linux-source-6.1.tar.xz
+LINUX_SRC := $(BUILD)/linux-src
+KSFT_DIR := $(LINUX_SRC)/tools/testing/selftests
+TESTBED_TIMEOUT ?= 1500
+PY := python3
+
+.PHONY: all deps module unit selftests launcher check check-unit check-vm \
+	check-vm-bochs check-vm-qemu demo clean help
+
+all: module unit selftests launcher
+
+help:
+	@echo "make            build module, unit tests, selftests, launcher"
+	@echo "make check      install deps, build, host unit tests + Bochs/QEMU testbed; ends with 'N passed, N failed'"
+	@echo "make check-unit host unit tests of the C++ core and checks of the built module"
+	@echo "make check-vm   in-guest tests: Bochs (VMX) then QEMU TCG (no VMX)"
+	@echo "make demo       boot Bochs, load minikvm, show what it answers"
+
+deps:
+	@scripts/deps.sh
+
+module:
+	@test -n "$(KVER)" || { scripts/kver.sh; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# ---- host unit tests of the C++ core (GoogleTest via CTest) ----
+$(BUILD)/unit/CMakeCache.txt: selftests/unit/CMakeLists.txt
+	cmake -S selftests/unit -B $(BUILD)/unit -DMINIKVM_KO=$(CURDIR)/kmod/minikvm.ko \
+		-DMINIKVM_KDIR=$(KDIR) >/dev/null
+
+unit: $(BUILD)/unit/CMakeCache.txt
+	cmake --build $(BUILD)/unit -j$$(nproc)
+
+# ---- in-guest binaries ----
+$(LINUX_SRC)/.stamp-harness: $(LINUX_SRC_TAR)
+	@mkdir -p $(LINUX_SRC)
+	@echo "  EXTRACT kselftest harness from $(LINUX_SRC_TAR)"
+	tar -xJf $(LINUX_SRC_TAR) -C $(LINUX_SRC) --strip-components=1 \
+		--wildcards 'linux-source-6.1/tools/testing/selftests/kselftest*.h'
+	@touch $@
+
+selftests: $(LINUX_SRC)/.stamp-harness
+	$(MAKE) -C selftests/ioctl KSFT_DIR=$(KSFT_DIR) OUT=$(BUILD)/selftests
+
+launcher:
+	$(MAKE) -C userspace-launcher OUT=$(BUILD)/bin
+
+# ---- checks ----
+# Each half records its counts in build/results/; `check` runs both halves
+# whatever the first one gave, then prints the total.
+check-unit: module unit
+	@mkdir -p $(BUILD)/results
+	@cd $(BUILD)/unit && ctest --output-on-failure 2>&1 | tee $(BUILD)/results/unit.log; \
+		$(PY) $(CURDIR)/scripts/results.py ctest $(BUILD)/results/unit.log $(BUILD)/results/unit.json
+
+# The guest payload: the module, the test binaries, and the plan as run.sh.
+define payload
+	rm -rf $(BUILD)/payload-$(1) && mkdir -p $(BUILD)/payload-$(1)/bin
+	cp kmod/minikvm.ko $(BUILD)/payload-$(1)/
+	cp $(BUILD)/selftests/* $(BUILD)/bin/minikvm-launch $(BUILD)/payload-$(1)/bin/
+	cp selftests/testbed/$(2).sh $(BUILD)/payload-$(1)/run.sh
+	echo $(firstword $(subst -, ,$(1))) > $(BUILD)/payload-$(1)/vmm
+endef
+
+check-vm-bochs: module selftests launcher
+	$(call payload,bochs,check)
+	$(PY) scripts/testbed.py --vmm bochs --kver $(KVER) --payload $(BUILD)/payload-bochs \
+		--workdir $(BUILD)/testbed-bochs --timeout $(TESTBED_TIMEOUT); \
+		rc=$$?; mkdir -p $(BUILD)/results; \
+		cp $(BUILD)/testbed-bochs/results.json $(BUILD)/results/vm-bochs.json 2>/dev/null || \
+		echo '{"passed":0,"failed":1}' > $(BUILD)/results/vm-bochs.json; exit $$rc
+
+check-vm-qemu: module selftests launcher
+	$(call payload,qemu,check)
+	$(PY) scripts/testbed.py --vmm qemu --kver $(KVER) --payload $(BUILD)/payload-qemu \
+		--workdir $(BUILD)/testbed-qemu --timeout 300; \
+		rc=$$?; mkdir -p $(BUILD)/results; \
+		cp $(BUILD)/testbed-qemu/results.json $(BUILD)/results/vm-qemu.json 2>/dev/null || \
+		echo '{"passed":0,"failed":1}' > $(BUILD)/results/vm-qemu.json; exit $$rc
+
+check-vm:
+	@rm -f $(BUILD)/results/vm-*.json
+	-@$(MAKE) --no-print-directory check-vm-qemu
+	-@$(MAKE) --no-print-directory check-vm-bochs
+	@$(PY) scripts/results.py total $(BUILD)/results/vm-qemu.json $(BUILD)/results/vm-bochs.json
+
+check: deps
+	@rm -rf $(BUILD)/results
+	-@$(MAKE) --no-print-directory all
+	-@$(MAKE) --no-print-directory check-unit
+	-@$(MAKE) --no-print-directory check-vm
+	@$(PY) scripts/results.py total $(BUILD)/results/unit.json \
+		$(BUILD)/results/vm-qemu.json $(BUILD)/results/vm-bochs.json
+
+# ---- the main job ----
+demo: deps all
+	$(call payload,bochs-demo,demo)
+	$(PY) scripts/testbed.py --vmm bochs --kver $(KVER) --payload $(BUILD)/payload-bochs-demo \
+		--workdir $(BUILD)/testbed-demo --timeout $(TESTBED_TIMEOUT)
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,1214 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Run a minikvm test payload inside an emulated x86 machine.
+
+The development machine cannot load modules and has no VMX, so every test
+that needs a kernel module runs in an emulated machine that boots Debian's
+stock kernel from a generated initramfs:
+
+  bochs  Bochs 2.7 with cpu model corei7_skylake_x: Intel VMX (EPT, VPID,
+         unrestricted guest, APICv without posted interrupts).  Slow: about a
+         minute to reach /init.
+  qemu   QEMU TCG with -cpu max: no VMX, but AMD SVM with NPT.  Fast.
+
+Usage:
+  scripts/testbed.py --vmm {bochs,qemu} --payload DIR --workdir DIR
+                     [--timeout SECONDS] [--cpus N] [--kver VER] [--quiet]
+  scripts/testbed.py --self-test
+
+The payload directory must contain run.sh.  It is copied to /payload in the
+guest and run there as "cd /payload && sh ./run.sh" with stdin from
+/dev/null; it normally sources /testbed/ktap.sh (scripts/testbed/ktap.sh)
+and prints a KTAP document.  The guest also has /bin/busybox with its
+applets, the kernel's kvm.ko, kvm-intel.ko, kvm-amd.ko, irqbypass.ko and their
+dependencies flat in /kmods/, and the shared libraries (plus the dynamic
+loader and libgcc_s.so.1) of every dynamically linked ELF in the payload at
+their host paths.
+
+Files written to the work directory (paths are fixed):
+  initrd.gz      the initramfs            init.sh       a copy of its /init
+  serial.log     the guest's serial port  emulator.log  the emulator's output
+  ktap.log       guest output between the BEGIN and END markers
+  results.json   counts, failure names and timings
+  bochs only:    bochsrc, bochs.rc, bochs.log, iso/, testbed.iso, xorriso.log
+
+Exit status: 0 only if the guest finished (END marker seen), no test failed
+and at least one passed; 1 on test failure; 2 on a usage or setup error.
+"""
+
+import argparse
+import fcntl
+import gzip
+import json
+import lzma
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
+KTAP_SH = os.path.join(SCRIPT_DIR, "testbed", "ktap.sh")
+KVER_SH = os.path.join(SCRIPT_DIR, "kver.sh")
+
+BEGIN_MARKER = "MINIKVM-TESTBED-BEGIN"
+END_RE = re.compile(r"MINIKVM-TESTBED-END rc=(\d+)")
+INFO_RE = re.compile(r"MINIKVM-TESTBED-INFO (.*)")
+PANIC_RE = re.compile(r"Kernel panic - not syncing")
+PANIC_END_RE = re.compile(r"---\[ end Kernel panic")
+
+KERNEL_MODULES = ["kvm", "kvm-intel", "kvm-amd", "irqbypass"]
+KERNEL_CMDLINE = "console=ttyS0 quiet"
+
+BOCHS_BIOS = "/usr/share/bochs/BIOS-bochs-latest"
+BOCHS_VGABIOS = "/usr/share/vgabios/vgabios.bin"
+BOCHS_RFB_PLUGINS = [
+    "/usr/lib/x86_64-linux-gnu/bochs/plugins/libbx_rfb_gui.so",
+    "/usr/lib/bochs/plugins/libbx_rfb_gui.so",
+]
+ISOLINUX_BIN = "/usr/lib/ISOLINUX/isolinux.bin"
+LDLINUX_C32 = "/usr/lib/syslinux/modules/bios/ldlinux.c32"
+HOST_BUSYBOX = "/bin/busybox"
+RFB_LOCK = "/tmp/minikvm-testbed-bochs-rfb.lock"
+
+# Seconds to wait for the emulator to exit after the END marker, and for the
+# rest of a panic message after "Kernel panic - not syncing".
+END_GRACE = 20
+PANIC_GRACE = 15
+
+
+class SetupError(Exception):
+    """A problem with the host or the arguments: exit status 2."""
+
+
+def log(vmm, msg):
+    print("testbed(%s): %s" % (vmm, msg), flush=True)
+
+
+# ---------------------------------------------------------------------------
+# KTAP parser
+# ---------------------------------------------------------------------------
+
+_RESULT_RE = re.compile(r"^( *)(ok|not ok)[ \t]+(\d+)\b(.*)$")
+_PLAN_RE = re.compile(r"^( *)1\.\.(\d+)\b")
+_VERSION_RE = re.compile(r"^( *)(?:TAP|KTAP) version \d+")
+
+
+class _Item:
+    __slots__ = ("indent", "kind", "status", "num", "desc", "directive")
+
+    def __init__(self, indent, kind, status=None, num=0, desc="",
+                 directive=""):
+        self.indent = indent
+        self.kind = kind            # "result", "plan" or "version"
+        self.status = status        # "ok" / "not ok" / None (orphans)
+        self.num = num              # result number or planned count
+        self.desc = desc
+        self.directive = directive
+
+
+class _Group:
+    """The results and the plan of one indentation level."""
+
+    def __init__(self):
+        self.plan = None
+        self.results = []           # list of (_Item, _Group or None)
+
+
+def _split_description(rest):
+    rest = rest.strip()
+    if rest.startswith("- "):
+        rest = rest[2:]
+    elif rest == "-":
+        rest = ""
+    m = re.match(r"^(.*?)(?:^|\s)#\s*(.*)$", rest)
+    if m:
+        return m.group(1).strip(), m.group(2).strip()
+    return rest, ""
+
+
+def _tokenize(lines):
+    items = []
+    for raw in lines:
+        line = raw.rstrip("\r\n").replace("\r", "")
+        m = _RESULT_RE.match(line)
+        if m:
+            desc, directive = _split_description(m.group(4))
+            items.append(_Item(len(m.group(1)), "result", m.group(2),
+                               int(m.group(3)), desc, directive))
+            continue
+        m = _PLAN_RE.match(line)
+        if m:
+            items.append(_Item(len(m.group(1)), "plan", num=int(m.group(2))))
+            continue
+        m = _VERSION_RE.match(line)
+        if m:
+            items.append(_Item(len(m.group(1)), "version"))
+        # Anything else (diagnostics, kernel console messages, program
+        # chatter) does not take part in counting.
+    return items
+
+
+def _parse_group(items, base):
+    """Parse items that are all indented by >= base into a _Group."""
+    group = _Group()
+    pending = None
+    i = 0
+    n = len(items)
+
+    def flush_orphan():
+        group.results.append((_Item(base, "result", None, 0,
+                                    "(unfinished subtest)"), pending))
+
+    while i < n:
+        it = items[i]
+        if it.indent > base:
+            j = i
+            child_base = it.indent
+            while j < n and items[j].indent > base:
+                child_base = min(child_base, items[j].indent)
+                j += 1
+            child = _parse_group(items[i:j], child_base)
+            if pending is not None:
+                # Two child blocks in a row: only when indentation jumps
+                # around; keep them together.
+                pending.results.extend(child.results)
+                if pending.plan is None:
+                    pending.plan = child.plan
+            else:
+                pending = child
+            i = j
+            continue
+        if it.kind == "result":
+            group.results.append((it, pending))
+            pending = None
+        else:
+            if pending is not None:
+                flush_orphan()
+                pending = None
+            if it.kind == "plan" and group.plan is None:
+                group.plan = it.num
+        i += 1
+    if pending is not None:
+        flush_orphan()
+    return group
+
+
+def _is_skip(item):
+    return re.match(r"(skip|todo)\b", item.directive, re.I) is not None
+
+
+class KtapCounts:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.skipped = 0
+        self.failures = []
+        self.has_plan = False
+
+    def fail(self, name):
+        self.failed += 1
+        self.failures.append(name)
+
+    def as_tuple(self):
+        return (self.passed, self.failed, self.skipped)
+
+
+def _missing(group):
+    if group.plan is None or group.plan <= len(group.results):
+        return []
+    seen = {it.num for it, _ in group.results}
+    want = group.plan - len(group.results)
+    missing = [k for k in range(1, group.plan + 1) if k not in seen]
+    k = group.plan
+    while len(missing) < want:         # duplicate numbers printed
+        k += 1
+        missing.append(k)
+    return missing[:want]
+
+
+def _count_group(group, prefix, acc, what):
+    for it, children in group.results:
+        _count_result(it, children, prefix, acc)
+    for k in _missing(group):
+        acc.fail("%s: missing result %d" % (what, k))
+
+
+def _count_result(it, children, prefix, acc):
+    name = prefix + (it.desc or ("test %d" % it.num))
+    if children is not None and (children.results or _missing(children)):
+        before = acc.failed
+        _count_group(children, name + ": ", acc, name)
+        if (it.status == "not ok" and not _is_skip(it)
+                and acc.failed == before):
+            acc.fail(name)
+        return
+    # A leaf: a result line without subtest results before it.
+    if it.status is None:
+        return
+    if _is_skip(it):
+        acc.skipped += 1
+    elif it.status == "ok":
+        acc.passed += 1
+    else:
+        acc.fail(name)
+
+
+def parse_ktap(lines):
+    """Count the results of a KTAP document (see the module docstring of
+    scripts/testbed/ktap.sh for the format).  Returns KtapCounts."""
+    items = _tokenize(lines)
+    acc = KtapCounts()
+    if not items:
+        return acc
+    base = min(it.indent for it in items)
+    top = _parse_group(items, base)
+    acc.has_plan = top.plan is not None
+    _count_group(top, "", acc, "ktap")
+    return acc
+
+
+SELF_TESTS = [
+    # (name, text, (passed, failed, skipped), failures or None, has_plan)
+    ("leaves", """\
+TAP version 13
+# diagnostic
+ok 1 uname
+not ok 2 vmx flag visible
+ok 3 load
+1..3
+""", (2, 1, 0), ["vmx flag visible"], True),
+
+    ("nested suite", """\
+TAP version 13
+ok 1 step one
+    TAP version 13
+    1..3
+    # Starting 3 tests from 1 test cases.
+    #  RUN           global.a ...
+    #            OK  global.a
+    ok 1 global.a
+    ok 2 global.b
+    not ok 3 global.c
+    # FAILED: 2 / 3 tests passed.
+not ok 2 kvm_smoke
+1..2
+""", (3, 1, 0), ["kvm_smoke: global.c"], True),
+
+    ("missing results", """\
+TAP version 13
+    TAP version 13
+    1..4
+    ok 1 a
+    ok 2 b
+not ok 1 crashy
+1..1
+""", (2, 2, 0), ["crashy: missing result 3", "crashy: missing result 4"],
+     True),
+
+    ("crash after pass", """\
+TAP version 13
+    1..2
+    ok 1 a
+    ok 2 b
+not ok 1 exits_nonzero
+ok 2 fine
+1..2
+""", (3, 1, 0), ["exits_nonzero"], True),
+
+    ("skip", """\
+TAP version 13
+ok 1 one
+ok 2 two # SKIP no vmx
+    1..2
+    ok 1 x # SKIP not supported
+    ok 2 y
+ok 3 suite
+    1..0 # SKIP all skipped
+ok 4 empty_suite # SKIP exit status 4
+not ok 5 todo thing # TODO later
+1..5
+""", (2, 0, 4), [], True),
+
+    ("interleaved kernel messages", """\
+TAP version 13
+ok 1 insmod
+[   12.345678] kvm: some message
+[   12.345679] ------------[ cut here ]------------
+    1..2
+    ok 1 a
+[   13.000000] WARNING: CPU: 0 PID: 1 at foo.c:1 bar+0x1/0x2
+    not ok 2 b
+not ok 2 suite
+[   14.0] ok 3 not a result line
+random program output
+ok 3 after
+1..3
+""", (3, 1, 0), ["suite: b"], True),
+
+    ("deeper nesting", """\
+TAP version 13
+        1..1
+        ok 1 inner-leaf
+    ok 1 inner-suite
+    not ok 2 inner-fail
+    1..2
+not ok 1 outer
+1..1
+""", (1, 1, 0), ["outer: inner-fail"], True),
+
+    ("nested crash counted once", """\
+TAP version 13
+        1..2
+        ok 1 a
+    not ok 1 inner
+    1..1
+not ok 1 outer
+1..1
+""", (1, 1, 0), ["outer: inner: missing result 2"], True),
+
+    ("unfinished output, no plan", """\
+TAP version 13
+ok 1 a
+    1..3
+    ok 1 x
+""", (2, 2, 0), ["(unfinished subtest): missing result 2",
+                 "(unfinished subtest): missing result 3"], False),
+
+    ("leading plan with missing top-level results", """\
+1..3
+ok 1 a
+""", (1, 2, 0), ["ktap: missing result 2", "ktap: missing result 3"], True),
+
+    ("carriage returns and descriptions with dashes", "TAP version 13\r\n"
+     "ok 1 - dash desc\r\nnot ok 2 - bad one # with note\r\n1..2\r\n",
+     (1, 1, 0), ["bad one"], True),
+]
+
+
+def self_test():
+    bad = 0
+    for name, text, want, want_fail, want_plan in SELF_TESTS:
+        got = parse_ktap(text.splitlines(True))
+        ok = (got.as_tuple() == want and got.has_plan == want_plan and
+              (want_fail is None or got.failures == want_fail))
+        print("%s %s" % ("ok  " if ok else "FAIL", name))
+        if not ok:
+            bad += 1
+            print("     want %s failures=%s plan=%s" %
+                  (want, want_fail, want_plan))
+            print("     got  %s failures=%s plan=%s" %
+                  (got.as_tuple(), got.failures, got.has_plan))
+    print("parser self-test: %d of %d cases failed" % (bad, len(SELF_TESTS)))
+    return 1 if bad else 0
+
+
+# ---------------------------------------------------------------------------
+# initramfs
+# ---------------------------------------------------------------------------
+
+def need_tool(name, package):
+    path = shutil.which(name, path=os.environ.get("PATH", "") +
+                        ":/usr/sbin:/sbin:/usr/bin:/bin")
+    if not path:
+        raise SetupError("'%s' not found: install it with "
+                         "'apt-get install -y %s'" % (name, package))
+    return path
+
+
+def need_file(path, package):
+    if not os.path.exists(path):
+        raise SetupError("%s not found: install it with "
+                         "'apt-get install -y %s'" % (path, package))
+    if not os.access(path, os.R_OK):
+        raise SetupError("%s is not readable (run as root?)" % path)
+    return path
+
+
+def elf_info(path):
+    """(is_elf, e_type, dynamic) for a file; dynamic means PT_INTERP or
+    PT_DYNAMIC present (executables and shared libraries)."""
+    try:
+        with open(path, "rb") as f:
+            hdr = f.read(64)
+            if len(hdr) < 64 or hdr[:4] != b"\x7fELF":
+                return False, 0, False
+            is64 = hdr[4] == 2
+            end = "little" if hdr[5] == 1 else "big"
+            e_type = int.from_bytes(hdr[16:18], end)
+            if is64:
+                phoff = int.from_bytes(hdr[32:40], end)
+                phentsize = int.from_bytes(hdr[54:56], end)
+                phnum = int.from_bytes(hdr[56:58], end)
+            else:
+                phoff = int.from_bytes(hdr[28:32], end)
+                phentsize = int.from_bytes(hdr[42:44], end)
+                phnum = int.from_bytes(hdr[44:46], end)
+            dynamic = False
+            for k in range(phnum):
+                f.seek(phoff + k * phentsize)
+                p_type = int.from_bytes(f.read(4), end)
+                if p_type in (2, 3):    # PT_DYNAMIC, PT_INTERP
+                    dynamic = True
+                    break
+            return True, e_type, dynamic
+    except OSError:
+        return False, 0, False
+
+
+class Cpio:
+    """Writer of a gzip'd newc cpio archive (the initramfs format)."""
+
+    def __init__(self, path):
+        self.f = gzip.GzipFile(path, "wb", compresslevel=6, mtime=0)
+        self.ino = 1
+        self.paths = {}             # guest path -> description of entry
+
+    def _entry(self, name, mode, data=b"", rdev=(0, 0)):
+        name = name.lstrip("/")
+        nameb = name.encode() + b"\0"
+        fields = [self.ino, mode, 0, 0,
+                  2 if stat.S_ISDIR(mode) else 1,
+                  0, len(data), 0, 0, rdev[0], rdev[1], len(nameb), 0]
+        self.ino += 1
+        hdr = b"070701" + b"".join(b"%08X" % v for v in fields)
+        self.f.write(hdr + nameb)
+        self.f.write(b"\0" * ((-(len(hdr) + len(nameb))) % 4))
+        self.f.write(data)
+        self.f.write(b"\0" * ((-len(data)) % 4))
+
+    def _parents(self, path):
+        parent = os.path.dirname(path)
+        if parent not in ("/", "") and parent not in self.paths:
+            self.mkdir(parent)
+
+    def mkdir(self, path, mode=0o755):
+        path = os.path.normpath("/" + path)
+        if path in self.paths:
+            return
+        self._parents(path)
+        self.paths[path] = "dir"
+        self._entry(path, stat.S_IFDIR | mode)
+
+    def file(self, path, data, mode=0o644, what="file"):
+        path = os.path.normpath("/" + path)
+        if path in self.paths:
+            return
+        self._parents(path)
+        self.paths[path] = what
+        self._entry(path, stat.S_IFREG | (mode & 0o7777), data)
+
+    def host_file(self, path, host_path, mode=None):
+        st = os.stat(host_path)
+        with open(host_path, "rb") as f:
+            data = f.read()
+        self.file(path, data, st.st_mode if mode is None else mode,
+                  host_path)
+
+    def symlink(self, path, target):
+        path = os.path.normpath("/" + path)
+        if path in self.paths:
+            return
+        self._parents(path)
+        self.paths[path] = "symlink"
+        self._entry(path, stat.S_IFLNK | 0o777, target.encode())
+
+    def chardev(self, path, major, minor, mode=0o600):
+        path = os.path.normpath("/" + path)
+        if path in self.paths:
+            return
+        self._parents(path)
+        self.paths[path] = "chardev"
+        self._entry(path, stat.S_IFCHR | mode, rdev=(major, minor))
+
+    def close(self):
+        self._entry("TRAILER!!!", 0)
+        self.f.close()
+
+
+INIT_TEMPLATE = r"""#!/bin/busybox sh
+# /init of the minikvm testbed, generated by scripts/testbed.py.
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /root
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s
+exec </dev/null >/dev/console 2>&1
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
+export TESTBED_VMM=@VMM@ TESTBED_CPUS=@CPUS@ TESTBED_KVER=@KVER@
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts 2>/dev/null
+mount -t tmpfs tmpfs /dev/shm 2>/dev/null
+chmod 1777 /tmp
+hostname minikvm-testbed
+# The markers are split in this file so that printing /init cannot fake them.
+echo "MINIKVM-TESTBED-""INFO phase=begin uptime=$(cut -d' ' -f1 /proc/uptime) nproc=$(nproc) kernel=$(uname -r)"
+echo "MINIKVM-TESTBED-""BEGIN"
+cd /payload && sh ./run.sh </dev/null
+rc=$?
+echo "MINIKVM-TESTBED-""END rc=$rc"
+echo "MINIKVM-TESTBED-""INFO phase=end uptime=$(cut -d' ' -f1 /proc/uptime)"
+sync
+sleep 1
+poweroff -f
+"""
+
+
+def resolve_kver(args):
+    if args.kver:
+        return args.kver
+    try:
+        out = subprocess.run(["sh", KVER_SH], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        raise SetupError("cannot run %s: %s" % (KVER_SH, e))
+    if out.returncode != 0 or not out.stdout.strip():
+        raise SetupError("cannot choose a kernel version:\n" +
+                         out.stderr.strip())
+    return out.stdout.strip().splitlines()[-1]
+
+
+def module_closure(kver, vmm):
+    """Host paths of the KVM modules and everything they depend on."""
+    modinfo = need_tool("modinfo", "kmod")
+    found = {}
+    todo = list(KERNEL_MODULES)
+    while todo:
+        name = todo.pop(0)
+        key = name.replace("-", "_")
+        if key in found:
+            continue
+        r = subprocess.run([modinfo, "-k", kver, "-F", "filename", name],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        fname = r.stdout.strip().splitlines()[0] if r.stdout.strip() else ""
+        if r.returncode != 0 or not fname:
+            log(vmm, "warning: module %s not found for %s: %s" %
+                (name, kver, r.stderr.strip()))
+            found[key] = None
+            continue
+        if fname == "(builtin)" or not fname.startswith("/"):
+            found[key] = None
+            continue
+        found[key] = fname
+        r = subprocess.run([modinfo, "-k", kver, "-F", "depends", name],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        for dep in r.stdout.replace("\n", ",").split(","):
+            if dep.strip():
+                todo.append(dep.strip())
+    return [p for p in found.values() if p]
+
+
+def read_module(path):
+    if path.endswith(".ko"):
+        with open(path, "rb") as f:
+            return f.read()
+    if path.endswith(".ko.xz"):
+        with lzma.open(path) as f:
+            return f.read()
+    if path.endswith(".ko.gz"):
+        with gzip.open(path) as f:
+            return f.read()
+    if path.endswith(".ko.zst"):
+        zstd = need_tool("zstd", "zstd")
+        return subprocess.run([zstd, "-dc", path], check=True,
+                              stdout=subprocess.PIPE).stdout
+    raise SetupError("unknown module compression: %s" % path)
+
+
+def module_guest_name(path):
+    base = os.path.basename(path)
+    for ext in (".xz", ".gz", ".zst"):
+        if base.endswith(".ko" + ext):
+            return base[:-len(ext)]
+    return base
+
+
+def shared_libs(path):
+    """Host paths of the shared libraries and loader an ELF file needs."""
+    ldd = need_tool("ldd", "libc-bin")
+    r = subprocess.run([ldd, path], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    libs = []
+    missing = []
+    for line in r.stdout.splitlines():
+        m = re.search(r"=>\s*(/\S+)", line)
+        if m:
+            libs.append(m.group(1))
+            continue
+        m = re.match(r"\s*(\S+)\s*=>\s*not found", line)
+        if m:
+            missing.append(m.group(1))
+            continue
+        m = re.match(r"\s*(/\S+)\s+\(0x", line)
+        if m:
+            libs.append(m.group(1))
+    if missing:
+        raise SetupError("%s needs libraries not found on the host: %s" %
+                         (path, ", ".join(missing)))
+    return libs
+
+
+def find_libgcc_s():
+    for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+              "/lib64", "/usr/lib64", "/lib", "/usr/lib"):
+        p = os.path.join(d, "libgcc_s.so.1")
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def build_initramfs(args, kver, workdir):
+    vmm = args.vmm
+    payload = os.path.abspath(args.payload)
+    if not os.path.isfile(os.path.join(payload, "run.sh")):
+        raise SetupError("payload %s has no run.sh" % payload)
+    need_file(HOST_BUSYBOX, "busybox-static")
+    if not os.path.isfile(KTAP_SH):
+        raise SetupError("%s is missing" % KTAP_SH)
+    moddir = "/lib/modules/%s" % kver
+    if not os.path.isdir(moddir):
+        raise SetupError("%s not found: install linux-image-%s" %
+                         (moddir, kver))
+
+    out = os.path.join(workdir, "initrd.gz")
+    tmp = out + ".tmp"
+    cpio = Cpio(tmp)
+    try:
+        for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys",
+                  "/dev", "/run", "/root", "/etc", "/kmods", "/testbed"):
+            cpio.mkdir(d)
+        cpio.mkdir("/tmp", 0o1777)
+        cpio.chardev("/dev/console", 5, 1)
+        cpio.chardev("/dev/null", 1, 3, 0o666)
+        cpio.file("/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+        cpio.file("/etc/group", b"root:x:0:\n")
+        init = (INIT_TEMPLATE.replace("@VMM@", vmm)
+                .replace("@CPUS@", str(args.cpus)).replace("@KVER@", kver))
+        cpio.file("/init", init.encode(), 0o755)
+        with open(os.path.join(workdir, "init.sh"), "w") as f:
+            f.write(init)
+
+        cpio.host_file("/bin/busybox", HOST_BUSYBOX, 0o755)
+        cpio.host_file("/testbed/ktap.sh", KTAP_SH, 0o644)
+
+        mods = module_closure(kver, vmm)
+        for m in mods:
+            cpio.file("/kmods/" + module_guest_name(m), read_module(m),
+                      0o644, m)
+
+        # The payload, keeping modes and symlinks.
+        elves = []
+        _, _, bb_dynamic = elf_info(HOST_BUSYBOX)
+        if bb_dynamic:
+            log(vmm, "warning: %s is dynamically linked; install "
+                "busybox-static" % HOST_BUSYBOX)
+            elves.append(HOST_BUSYBOX)
+        cpio.mkdir("/payload")
+        for root, dirs, files in os.walk(payload):
+            dirs.sort()
+            rel = os.path.relpath(root, payload)
+            groot = "/payload" if rel == "." else "/payload/" + rel
+            for name in sorted(dirs):
+                hp = os.path.join(root, name)
+                if os.path.islink(hp):
+                    cpio.symlink(groot + "/" + name, os.readlink(hp))
+                else:
+                    cpio.mkdir(groot + "/" + name,
+                               stat.S_IMODE(os.stat(hp).st_mode))
+            for name in sorted(files):
+                hp = os.path.join(root, name)
+                gp = groot + "/" + name
+                st = os.lstat(hp)
+                if stat.S_ISLNK(st.st_mode):
+                    cpio.symlink(gp, os.readlink(hp))
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                cpio.host_file(gp, hp)
+                is_elf, e_type, dynamic = elf_info(hp)
+                if is_elf and e_type in (2, 3) and dynamic:
+                    elves.append(hp)
+
+        # Shared libraries at their host paths.
+        libs = []
+        for e in elves:
+            libs.extend(shared_libs(e))
+        if elves:
+            g = find_libgcc_s()
+            if g:
+                libs.append(g)
+                libs.extend(shared_libs(g))
+        for lib in libs:
+            real = os.path.realpath(lib)
+            cpio.host_file(real, real)
+            if os.path.normpath(lib) != real:
+                cpio.symlink(lib, real)
+        cpio.close()
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    os.replace(tmp, out)
+    return out, mods, len(elves), sorted(set(libs))
+
+
+# ---------------------------------------------------------------------------
+# Emulators
+# ---------------------------------------------------------------------------
+
+def _set_pdeathsig():
+    """In the child before exec: die with the runner (even on SIGKILL)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)       # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def unshare_net_works():
+    path = shutil.which("unshare")
+    if not path:
+        return None
+    try:
+        r = subprocess.run([path, "--net", "true"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return path if r.returncode == 0 else None
+
+
+def prepare_qemu(args, kver, workdir, initrd, serial):
+    qemu = need_tool("qemu-system-x86_64", "qemu-system-x86")
+    cmd = [qemu, "-accel", "tcg", "-cpu", "max", "-m", str(args.mem),
+           "-smp", str(args.cpus),
+           "-kernel", "/boot/vmlinuz-%s" % kver, "-initrd", initrd,
+           "-append", args.cmdline + " panic=-1",
+           "-nographic", "-monitor", "none", "-serial", "file:" + serial,
+           "-nic", "none", "-no-reboot"]
+    return cmd, None
+
+
+BOCHSRC_TEMPLATE = """\
+# Generated by scripts/testbed.py; see /work/shared/TESTBED.md.
+megs: @MEGS@
+cpu: model=corei7_skylake_x, count=@CPUS@, ips=@IPS@, reset_on_triple_fault=1
+romimage: file=@BIOS@
+vgaromimage: file=@VGABIOS@
+display_library: rfb, options="timeout=0"
+ata0-master: type=cdrom, path=@ISO@, status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev=@SERIAL@
+clock: sync=none, time0=utc
+speaker: enabled=0
+sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
+mouse: enabled=0
+log: @LOG@
+panic: action=fatal
+error: action=report
+info: action=report
+debug: action=ignore
+"""
+
+ISOLINUX_CFG = """\
+SERIAL 0 115200
+DEFAULT testbed
+PROMPT 0
+TIMEOUT 0
+LABEL testbed
+  KERNEL /vmlinuz
+  APPEND initrd=/initrd.gz @CMDLINE@
+"""
+
+
+def prepare_bochs(args, kver, workdir, initrd, serial):
+    bochs = need_tool("bochs", "bochs")
+    need_file(BOCHS_BIOS, "bochsbios")
+    need_file(BOCHS_VGABIOS, "vgabios")
+    if not any(os.path.exists(p) for p in BOCHS_RFB_PLUGINS):
+        raise SetupError("the Bochs rfb display plugin (libbx_rfb_gui.so) "
+                         "is missing: install it with 'apt-get install -y "
+                         "bochs'")
+    xorriso = need_tool("xorriso", "xorriso")
+    need_file(ISOLINUX_BIN, "isolinux")
+    need_file(LDLINUX_C32, "syslinux-common")
+    vmlinuz = need_file("/boot/vmlinuz-%s" % kver, "linux-image-amd64")
+
+    isodir = os.path.join(workdir, "iso")
+    shutil.rmtree(isodir, ignore_errors=True)
+    os.makedirs(os.path.join(isodir, "isolinux"))
+    shutil.copyfile(ISOLINUX_BIN,
+                    os.path.join(isodir, "isolinux", "isolinux.bin"))
+    shutil.copyfile(LDLINUX_C32,
+                    os.path.join(isodir, "isolinux", "ldlinux.c32"))
+    with open(os.path.join(isodir, "isolinux", "isolinux.cfg"), "w") as f:
+        f.write(ISOLINUX_CFG.replace("@CMDLINE@", args.cmdline))
+    shutil.copyfile(vmlinuz, os.path.join(isodir, "vmlinuz"))
+    try:
+        os.link(initrd, os.path.join(isodir, "initrd.gz"))
+    except OSError:
+        shutil.copyfile(initrd, os.path.join(isodir, "initrd.gz"))
+    iso = os.path.join(workdir, "testbed.iso")
+    if os.path.exists(iso):
+        os.unlink(iso)
+    with open(os.path.join(workdir, "xorriso.log"), "w") as xlog:
+        r = subprocess.run([xorriso, "-as", "mkisofs", "-o", iso,
+                            "-b", "isolinux/isolinux.bin",
+                            "-c", "isolinux/boot.cat", "-no-emul-boot",
+                            "-boot-load-size", "4", "-boot-info-table",
+                            isodir], stdin=subprocess.DEVNULL,
+                           stdout=xlog, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise SetupError("xorriso failed (exit %d), see %s" %
+                         (r.returncode, os.path.join(workdir, "xorriso.log")))
+
+    bochsrc = os.path.join(workdir, "bochsrc")
+    bochslog = os.path.join(workdir, "bochs.log")
+    text = BOCHSRC_TEMPLATE
+    for k, v in (("@MEGS@", str(args.mem)), ("@CPUS@", str(args.cpus)),
+                 ("@IPS@", str(args.bochs_ips)), ("@BIOS@", BOCHS_BIOS),
+                 ("@VGABIOS@", BOCHS_VGABIOS), ("@ISO@", iso),
+                 ("@SERIAL@", serial), ("@LOG@", bochslog)):
+        text = text.replace(k, v)
+    with open(bochsrc, "w") as f:
+        f.write(text)
+    rc = os.path.join(workdir, "bochs.rc")
+    with open(rc, "w") as f:
+        f.write("c\n")
+    if os.path.exists(bochslog):
+        os.unlink(bochslog)
+    cmd = [bochs, "-q", "-f", bochsrc, "-rc", rc]
+    # The rfb display listens on the first free TCP port of 5900-5949 (it
+    # has no port option).  In a private network namespace each Bochs has
+    # all of them to itself and nothing is exposed; otherwise starts are
+    # serialized with a lock until Bochs has its port.
+    unshare = unshare_net_works()
+    if unshare:
+        return [unshare, "--net"] + cmd, None
+    return cmd, bochslog
+
+
+# ---------------------------------------------------------------------------
+# Running and following the serial log
+# ---------------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, vmm, quiet):
+        self.vmm = vmm
+        self.quiet = quiet
+        self.proc = None
+
+    def kill(self):
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def start(self, cmd, workdir, rfb_log):
+        emu_log = open(os.path.join(workdir, "emulator.log"), "wb")
+        lock = None
+        if rfb_log:
+            lock = open(RFB_LOCK, "a")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            self.proc = subprocess.Popen(
+                cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=emu_log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_set_pdeathsig)
+            if lock:
+                self._wait_rfb_port(rfb_log)
+        finally:
+            emu_log.close()
+            if lock:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                lock.close()
+
+    def _wait_rfb_port(self, bochslog):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with open(bochslog, errors="replace") as f:
+                    text = f.read()
+                m = re.search(r"listening for connections on port (\d+)",
+                              text)
+                if m:
+                    log(self.vmm, "Bochs rfb display on TCP port %s" %
+                        m.group(1))
+                    return
+                if "could not bind" in text:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+
+    def follow(self, serial, timeout):
+        """Follow the serial log until the guest is done.  Returns a dict
+        with what was seen."""
+        t0 = time.monotonic()
+        st = {"begin": None, "end": None, "end_rc": None, "timed_out": False,
+              "panic": False, "lines": [], "body": [], "info": {},
+              "exited": None}
+        buf = b""
+        pos = 0
+        in_body = False
+        done_at = None      # deadline after END or a panic
+        while True:
+            chunk = b""
+            try:
+                with open(serial, "rb") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+                    pos += len(chunk)
+            except FileNotFoundError:
+                pass
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode("utf-8", "replace").replace("\r", "")
+                line = line.replace("\0", "")
+                st["lines"].append(line)
+                now = time.monotonic() - t0
+                m = INFO_RE.search(line)
+                if m:
+                    d = dict(kv.partition("=")[::2]
+                             for kv in m.group(1).split())
+                    phase = d.pop("phase", "")
+                    for k, v in d.items():
+                        st["info"]["%s_%s" % (k, phase) if phase else k] = v
+                    continue
+                if not in_body and st["begin"] is None and \
+                        BEGIN_MARKER in line:
+                    st["begin"] = now
+                    in_body = True
+                    log(self.vmm, "guest reached /init after %.1f s "
+                        "(guest uptime %s s)" %
+                        (now, st["info"].get("uptime_begin", "?")))
+                    continue
+                m = END_RE.search(line)
+                if in_body and m:
+                    in_body = False
+                    st["end"] = now
+                    st["end_rc"] = int(m.group(1))
+                    done_at = time.monotonic() + END_GRACE
+                    continue
+                if in_body:
+                    st["body"].append(line)
+                    if not self.quiet:
+                        print(line, flush=True)
+                if PANIC_RE.search(line) and not st["panic"]:
+                    st["panic"] = True
+                    log(self.vmm, "guest kernel panic after %.1f s" % now)
+                    if done_at is None:
+                        done_at = time.monotonic() + PANIC_GRACE
+                if PANIC_END_RE.search(line) and st["panic"] and \
+                        st["end"] is None:
+                    done_at = min(done_at or 1e18, time.monotonic() + 2)
+            if self.proc.poll() is not None:
+                # Pick up what was written just before the exit.
+                if chunk:
+                    continue
+                if buf:
+                    buf += b"\n"
+                    continue
+                st["exited"] = self.proc.returncode
+                break
+            now = time.monotonic()
+            if done_at is not None and now > done_at:
+                self.kill()
+                continue
+            if now - t0 > timeout:
+                st["timed_out"] = True
+                self.kill()
+                continue
+            time.sleep(0.2)
+        st["total"] = time.monotonic() - t0
+        return st
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Run a minikvm test payload in an emulated machine.")
+    ap.add_argument("--vmm", choices=("bochs", "qemu"))
+    ap.add_argument("--payload", help="directory with run.sh")
+    ap.add_argument("--workdir", help="directory for generated files")
+    ap.add_argument("--timeout", type=int, default=1200,
+                    help="seconds for the whole emulator run (default 1200)")
+    ap.add_argument("--cpus", type=int, default=1,
+                    help="number of guest CPUs (default 1)")
+    ap.add_argument("--kver", help="kernel version (default: scripts/kver.sh)")
+    ap.add_argument("--quiet", action="store_true",
+                    help="do not echo the guest's output")
+    ap.add_argument("--mem", type=int, default=512,
+                    help="guest memory in MiB (default 512)")
+    ap.add_argument("--cmdline", default=KERNEL_CMDLINE,
+                    help="kernel command line (default %r)" % KERNEL_CMDLINE)
+    ap.add_argument("--bochs-ips", type=int, default=100000000,
+                    help="Bochs emulated instructions per second: sets how "
+                    "fast guest time runs (default 100000000, about the "
+                    "real speed here)")
+    ap.add_argument("--self-test", action="store_true",
+                    help="run the KTAP parser's built-in tests and exit")
+    args = ap.parse_args(argv)
+
+    if args.self_test:
+        return self_test()
+    for opt in ("vmm", "payload", "workdir"):
+        if getattr(args, opt) is None:
+            ap.error("--%s is required" % opt)
+    if args.cpus < 1 or args.mem < 64 or args.timeout < 1:
+        ap.error("bad --cpus, --mem or --timeout")
+
+    vmm = args.vmm
+    runner = Runner(vmm, args.quiet)
+
+    def on_signal(signum, frame):
+        runner.kill()
+        log(vmm, "interrupted by signal %d" % signum)
+        sys.exit(128 + signum)
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+
+    try:
+        return run(args, runner)
+    except SetupError as e:
+        print("testbed(%s): error: %s" % (vmm, e), file=sys.stderr)
+        return 2
+    finally:
+        runner.kill()
+
+
+def run(args, runner):
+    vmm = args.vmm
+    t_start = time.monotonic()
+    workdir = os.path.abspath(args.workdir)
+    os.makedirs(workdir, exist_ok=True)
+    if not os.path.isdir(args.payload):
+        raise SetupError("payload directory %s does not exist" %
+                         args.payload)
+    for name in ("serial.log", "results.json", "ktap.log", "emulator.log"):
+        try:
+            os.unlink(os.path.join(workdir, name))
+        except FileNotFoundError:
+            pass
+    kver = resolve_kver(args)
+    need_file("/boot/vmlinuz-%s" % kver, "linux-image-amd64")
+
+    initrd, mods, n_elves, libs = build_initramfs(args, kver, workdir)
+    serial = os.path.join(workdir, "serial.log")
+    if vmm == "qemu":
+        cmd, rfb_log = prepare_qemu(args, kver, workdir, initrd, serial)
+    else:
+        cmd, rfb_log = prepare_bochs(args, kver, workdir, initrd, serial)
+    build_seconds = time.monotonic() - t_start
+    log(vmm, "kernel %s, %d CPU(s), initramfs %s (%.1f MiB, modules: %s, "
+        "%d dynamic ELF(s), %d libraries), built in %.1f s" %
+        (kver, args.cpus, initrd, os.path.getsize(initrd) / 1048576.0,
+         " ".join(module_guest_name(m) for m in mods), n_elves, len(libs),
+         build_seconds))
+    log(vmm, "starting: %s" % " ".join(cmd))
+
+    runner.start(cmd, workdir, rfb_log)
+    st = runner.follow(serial, args.timeout)
+
+    with open(os.path.join(workdir, "ktap.log"), "w") as f:
+        f.write("".join(line + "\n" for line in st["body"]))
+
+    counts = parse_ktap(st["body"])
+    finished = st["end"] is not None
+    if not finished:
+        if st["timed_out"]:
+            log(vmm, "TIMEOUT after %d s" % args.timeout)
+        elif st["panic"]:
+            log(vmm, "the guest kernel panicked")
+        else:
+            log(vmm, "the emulator exited (status %s) before the END "
+                "marker" % st["exited"])
+        log(vmm, "last 30 serial lines (%s):" % serial)
+        for line in st["lines"][-30:]:
+            print("    " + line, flush=True)
+        if st["begin"] is None:
+            try:
+                with open(os.path.join(workdir, "emulator.log"),
+                          errors="replace") as f:
+                    tail = f.read().splitlines()[-15:]
+                if tail:
+                    log(vmm, "last lines of emulator.log:")
+                    for line in tail:
+                        print("    " + line, flush=True)
+            except OSError:
+                pass
+        counts.fail("testbed: guest did not finish")
+    else:
+        if not counts.has_plan:
+            counts.fail("testbed: no top-level plan line (run.sh did not "
+                        "reach ktap_end?)")
+        if st["end_rc"]:
+            counts.fail("testbed: run.sh exited with status %d" %
+                        st["end_rc"])
+
+    results = {
+        "vmm": vmm,
+        "passed": counts.passed,
+        "failed": counts.failed,
+        "skipped": counts.skipped,
+        "failures": counts.failures,
+        "boot_seconds": round(st["begin"], 1) if st["begin"] is not None
+        else None,
+        "total_seconds": round(st["total"], 1),
+        "end_rc": st["end_rc"],
+        "kver": kver,
+        "cpus": args.cpus,
+        "timed_out": st["timed_out"],
+        "kernel_panic": st["panic"],
+        "build_seconds": round(build_seconds, 1),
+        "guest_uptime_begin": _float(st["info"].get("uptime_begin")),
+        "guest_uptime_end": _float(st["info"].get("uptime_end")),
+        "bochs_ips": args.bochs_ips if vmm == "bochs" else None,
+        "command": cmd,
+    }
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+
+    for name in counts.failures:
+        log(vmm, "FAILED: %s" % name)
+    summary = "%d passed, %d failed" % (counts.passed, counts.failed)
+    if counts.skipped:
+        summary += ", %d skipped" % counts.skipped
+    log(vmm, "boot %s s, total %.1f s" %
+        ("%.1f" % st["begin"] if st["begin"] is not None else "-",
+         st["total"]))
+    print("testbed(%s): %s" % (vmm, summary), flush=True)
+    ok = finished and counts.failed == 0 and counts.passed > 0
+    return 0 if ok else 1
+
+
+def _float(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The in-guest test plan of `make check-vm` (runs as /payload/run.sh inside
+# the emulated machine; scripts/testbed.py boots it and counts the KTAP).
+# One boot: minikvm under test, then the host kernel's own KVM as the
+# reference, the same tests against both.
+#
+# /payload/vmm says where we are: bochs (VMX: minikvm must create VMs) or
+# qemu (TCG, SVM only: minikvm must load and refuse VMs with EOPNOTSUPP).
+. /testbed/ktap.sh
+
+VMM=$(cat /payload/vmm)
+KO=/payload/minikvm.ko
+BIN=/payload/bin
+if [ "$VMM" = bochs ]; then
+	EXPECT=vmx
+	KVM_REF="irqbypass kvm kvm-intel"
+else
+	EXPECT=novmx
+	KVM_REF="irqbypass kvm ccp kvm-amd"
+fi
+
+cpu_flags_as_expected() {
+	flags=$(grep -m1 '^flags' /proc/cpuinfo)
+	case $VMM in
+	bochs) echo "$flags" | grep -qw vmx ;;
+	qemu) ! echo "$flags" | grep -qw vmx && echo "$flags" | grep -qw svm ;;
+	esac
+}
+
+dmesg_has() { dmesg | grep -E "$1"; }
+dmesg_count_is() { n=$(dmesg | grep -cE "$2"); echo "$n lines match: $2"; [ "$n" -eq "$1" ]; }
+
+load_kvm_ref() {
+	for m in $KVM_REF; do insmod /kmods/$m.ko || return 1; done
+	test -c /dev/kvm
+}
+unload_kvm_ref() {
+	for m in $(echo $KVM_REF | tr ' ' '\n' | sed '1!G;h;$!d'); do
+		rmmod "$(echo $m | tr - _)" || return 1
+	done
+}
+
+ioctl_suite() { # name dev expect [env...]
+	name=$1 dev=$2 expect=$3
+	shift 3
+	suite "$name" env MINIKVM_DEV="$dev" MINIKVM_EXPECT="$expect" "$@" $BIN/dev_ioctl_test
+}
+
+ktap_begin
+dmesg_mark
+ktap_diag "vmm=$VMM kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
+step "cpu flags as expected on $VMM" cpu_flags_as_expected
+
+# ---- minikvm as /dev/minikvm ----
+step "insmod minikvm" insmod $KO
+step "/dev/minikvm is a char device" test -c /dev/minikvm
+if [ $EXPECT = vmx ]; then
+	step "dmesg: VMX usable" dmesg_has 'minikvm: VMX usable on [0-9]+ CPUs'
+else
+	step "dmesg: VMX unusable, with the reason" dmesg_has 'minikvm: VMX unusable: CPU does not support VMX'
+fi
+ioctl_suite "minikvm dev_ioctl_test" /dev/minikvm $EXPECT
+if [ $EXPECT = novmx ]; then
+	step "dmesg: KVM_CREATE_VM refusal logged exactly once" dmesg_count_is 1 'minikvm: KVM_CREATE_VM refused'
+fi
+if [ $EXPECT = vmx ]; then
+	step "launcher probe creates a VM" $BIN/minikvm-launch --probe
+else
+	step "launcher probe reports EOPNOTSUPP" sh -c "$BIN/minikvm-launch --probe; test \$? -eq 2"
+fi
+step "rmmod minikvm" rmmod minikvm
+step "/dev/minikvm is gone" test ! -e /dev/minikvm
+step "no allocation leaked at unload" dmesg_count_is 0 'minikvm: BUG'
+dmesg_clean "dmesg clean: minikvm"
+
+# ---- minikvm as /dev/kvm (as_kvm=1), as the upstream selftests use it ----
+step "insmod minikvm as_kvm=1" insmod $KO as_kvm=1
+ioctl_suite "minikvm-as-kvm dev_ioctl_test" /dev/kvm $EXPECT
+step "rmmod minikvm (as_kvm)" rmmod minikvm
+step "/dev/kvm is gone" test ! -e /dev/kvm
+dmesg_clean "dmesg clean: minikvm as_kvm"
+
+# ---- the reference: the host kernel's KVM, same tests ----
+step "load reference KVM ($KVM_REF)" load_kvm_ref
+ioctl_suite "reference-kvm dev_ioctl_test" /dev/kvm kvm
+step_not "insmod minikvm as_kvm=1 refused while kvm owns minor 232" insmod $KO as_kvm=1
+step "dmesg: clear message about minor 232" dmesg_has 'minikvm: misc minor 232 \(/dev/kvm\) is taken'
+step "insmod minikvm beside KVM" insmod $KO
+ioctl_suite "minikvm-beside-kvm dev_ioctl_test" /dev/minikvm $EXPECT MINIKVM_OTHER_DEV=/dev/kvm
+step "rmmod minikvm (beside KVM)" rmmod minikvm
+step "unload reference KVM" unload_kvm_ref
+step "no allocation leaked at unload" dmesg_count_is 0 'minikvm: BUG'
+dmesg_clean "dmesg clean: reference"
+
+ktap_end
