@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make demo`: what minikvm does today, shown inside the Bochs VMX machine.
+# Loads minikvm, shows its verdict on VMX, probes it with the launcher, then
+# probes the kernel's own KVM the same way for comparison. Each stage is a
+# KTAP step, so the demo fails loudly when something does not work.
+. /testbed/ktap.sh
+KO=/payload/minikvm.ko
+BIN=/payload/bin
+
+show() { echo; echo "==== $* ===="; }
+
+ktap_begin
+show "guest: $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU(s); VMX features the kernel sees:"
+grep -m1 '^vmx flags' /proc/cpuinfo | cut -c1-200
+
+show "insmod minikvm.ko"
+step "insmod minikvm" insmod $KO
+dmesg | grep minikvm | sed 's/^/    dmesg: /'
+ls -l /dev/minikvm | sed 's/^/    /'
+
+show "minikvm-launch --probe (on /dev/minikvm)"
+step "probe minikvm" $BIN/minikvm-launch --probe
+$BIN/minikvm-launch --probe | sed 's/^/    /'
+
+show "rmmod minikvm"
+step "rmmod minikvm" rmmod minikvm
+dmesg | grep minikvm | tail -1 | sed 's/^/    dmesg: /'
+
+show "the reference: kvm_intel, probed the same way (on /dev/kvm)"
+step "load kvm_intel" sh -c 'insmod /kmods/irqbypass.ko && insmod /kmods/kvm.ko && insmod /kmods/kvm-intel.ko'
+$BIN/minikvm-launch --dev /dev/kvm --probe | sed 's/^/    /'
+step "unload kvm_intel" sh -c 'rmmod kvm_intel && rmmod kvm && rmmod irqbypass'
+echo
+dmesg_clean "no WARN/BUG/oops in dmesg"
+ktap_end
