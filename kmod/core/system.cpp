@@ -17,6 +17,8 @@ int System::init() {
   vmx::ProbeResult r = vmx::evaluate(in);
   if (r.usable())
     mk_info("VMX usable on %u CPUs", in.online_cpus);
+  else if (r.missing_feature)
+    mk_info("VMX unusable: %s: %s; KVM_CREATE_VM will fail with -EOPNOTSUPP", r.reason, r.missing_feature);
   else
     mk_info("VMX unusable: %s; KVM_CREATE_VM will fail with -EOPNOTSUPP", r.reason);
   return 0;
@@ -31,7 +33,8 @@ long System::create_vm(unsigned long type) {
   if (!r.usable()) {
     unsigned int bit = 1u << static_cast<unsigned int>(r.support);
     if (!(__atomic_fetch_or(&logged_refusals_, bit, __ATOMIC_RELAXED) & bit))
-      mk_err("KVM_CREATE_VM refused: %s", r.reason);
+      mk_err("KVM_CREATE_VM refused: %s%s%s", r.reason, r.missing_feature ? ": " : "",
+             r.missing_feature ? r.missing_feature : "");
     return -EOPNOTSUPP;
   }
   Vm *vm = new (nothrow) Vm();

@@ -99,6 +99,14 @@ TEST_F(SystemDev, CreateVmWhileAnotherHypervisorHoldsVmx) {
   mk::user::fd_close(fd);
 }
 
+TEST_F(SystemDev, CreateVmWithoutEptNamesTheFeature) {
+  for (auto &m : mk::user::machine().msrs)
+    if (m.first == 0x48b)
+      m.second &= ~(1ull << (32 + 1));
+  EXPECT_EQ(mk_core_dev_ioctl(KVM_CREATE_VM, 0), -EOPNOTSUPP);
+  EXPECT_EQ(count_log("KVM_CREATE_VM refused: VMX lacks a feature minikvm requires: EPT"), 1);
+}
+
 TEST_F(SystemDev, InitLogsTheVerdict) {
   EXPECT_EQ(count_log("VMX usable on 2 CPUs"), 1);
   mk_core_exit();

@@ -16,6 +16,7 @@ ProbeInput usable() {
   in.feature_control_readable = true;
   in.feature_control = 0x5;
   in.online_cpus = 4;
+  in.capabilities_readable = true;
   return in;
 }
 
@@ -69,6 +70,39 @@ TEST(VmxProbe, Cr4VmxeMeansAnotherHypervisor) {
   EXPECT_NE(std::string(r.reason).find("CR4.VMXE"), std::string::npos);
 }
 
+TEST(VmxProbe, MissingRequiredFeatureIsNamed) {
+  auto in = usable();
+  in.missing_feature = "EPT";
+  auto r = mk::vmx::evaluate(in);
+  EXPECT_EQ(r.support, Support::kMissingFeature);
+  EXPECT_STREQ(r.missing_feature, "EPT");
+  in.missing_feature = nullptr;
+  in.capabilities_readable = false;
+  EXPECT_EQ(mk::vmx::evaluate(in).support, Support::kCapabilitiesUnreadable);
+}
+
+TEST(VmxProbe, GatherFindsMissingUnrestrictedGuest) {
+  mk::user::reset_machine();
+  for (auto &m : mk::user::machine().msrs)
+    if (m.first == 0x48b)
+      m.second &= ~(1ull << (32 + 7));  // no unrestricted guest
+  auto in = mk::vmx::gather();
+  EXPECT_TRUE(in.capabilities_readable);
+  ASSERT_NE(in.missing_feature, nullptr);
+  EXPECT_STREQ(in.missing_feature, "unrestricted guest");
+  mk::user::reset_machine();
+}
+
+TEST(VmxProbe, GatherSkipsCapabilityMsrsWithoutVmx) {
+  mk::user::reset_machine();
+  mk::user::machine().cpuid1_ecx = 0;
+  mk::user::machine().msrs.clear();
+  auto in = mk::vmx::gather();
+  EXPECT_FALSE(in.capabilities_readable);
+  EXPECT_EQ(mk::vmx::evaluate(in).support, Support::kNoVmx);
+  mk::user::reset_machine();
+}
+
 TEST(VmxProbe, FirstFailingConditionWins) {
   // No VMX at all is reported as such even if the MSR is unreadable too.
   ProbeInput in;
@@ -92,7 +126,7 @@ TEST(VmxProbe, GatherReadsEveryCpu) {
 }
 
 TEST(VmxProbe, EverySupportValueHasAName) {
-  for (int s = 0; s <= static_cast<int>(Support::kInUse); s++)
+  for (int s = 0; s <= static_cast<int>(Support::kMissingFeature); s++)
     EXPECT_STRNE(mk::vmx::support_name(static_cast<Support>(s)), "?");
 }
 

@@ -6,6 +6,7 @@
 #include "../../ia32/cpuid.h"
 #include "../../ia32/cr.h"
 #include "../../ia32/msr.h"
+#include "capabilities.h"
 
 namespace mk::vmx {
 
@@ -22,6 +23,10 @@ ProbeResult evaluate(const ProbeInput &in) {
     return {Support::kDisabledByFirmware,
             in.smx_enabled ? "VMX inside SMX is disabled by the firmware (IA32_FEATURE_CONTROL bit 1 = 0)"
                            : "VMX is disabled by the firmware (IA32_FEATURE_CONTROL bit 2 = 0); enable it in the firmware setup"};
+  if (!in.capabilities_readable)
+    return {Support::kCapabilitiesUnreadable, "a VMX capability MSR (0x480-0x490) cannot be read"};
+  if (in.missing_feature)
+    return {Support::kMissingFeature, "VMX lacks a feature minikvm requires", in.missing_feature};
   if (in.cpus_with_vmxe)
     return {Support::kInUse,
             "another hypervisor is in VMX operation (CR4.VMXE set); close its VMs or unload it (e.g. kvm_intel)"};
@@ -44,6 +49,14 @@ void count_cr4(void *arg) {
   if (cr4 & ia32::cr4::kSmxe)
     __atomic_fetch_add(&c->smxe, 1, __ATOMIC_RELAXED);
 }
+
+
+int read_msr(u32 msr, u64 *value) {
+  unsigned long long v = 0;
+  int r = mk_rdmsr_safe(msr, &v);
+  *value = v;
+  return r;
+}
 }  // namespace
 
 ProbeInput gather() {
@@ -59,6 +72,14 @@ ProbeInput gather() {
   in.online_cpus = c.cpus;
   in.cpus_with_vmxe = c.vmxe;
   in.smx_enabled = c.smxe != 0;
+  // The capability MSRs fault without VMX; read them only when it is there.
+  if (in.cpuid1_ecx & ia32::cpuid::features_ecx::kVmx) {
+    Capabilities caps;
+    in.capabilities_readable = read_capabilities(read_msr, &caps) == 0;
+    ControlSet cs;
+    if (in.capabilities_readable)
+      compute_controls(caps, &cs, &in.missing_feature);
+  }
   return in;
 }
 
@@ -70,6 +91,8 @@ const char *support_name(Support s) {
     case Support::kFeatureControlUnlocked: return "feature-control-unlocked";
     case Support::kDisabledByFirmware: return "disabled-by-firmware";
     case Support::kInUse: return "in-use";
+    case Support::kCapabilitiesUnreadable: return "capabilities-unreadable";
+    case Support::kMissingFeature: return "missing-feature";
   }
   return "?";
 }

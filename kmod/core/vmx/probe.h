@@ -16,6 +16,8 @@ enum class Support {
   kFeatureControlUnlocked,  // VMXON would #GP; firmware/kernel never locked it
   kDisabledByFirmware,      // locked with the matching VMX-enable bit clear
   kInUse,                   // CR4.VMXE already set: another hypervisor is in VMX operation
+  kCapabilitiesUnreadable,  // a VMX capability MSR faults
+  kMissingFeature,          // VMX lacks a control minikvm requires (EPT, unrestricted guest...)
 };
 
 struct ProbeInput {
@@ -25,12 +27,17 @@ struct ProbeInput {
   bool smx_enabled = false;  // CR4.SMXE: the inside-SMX enable bit governs instead
   u32 online_cpus = 0;
   u32 cpus_with_vmxe = 0;
+  // From the capability MSRs (read only when the checks above pass).
+  bool capabilities_readable = false;
+  const char *missing_feature = nullptr;  // first required control lacking
 };
 
 struct ProbeResult {
   Support support;
   // One sentence for dmesg: what is wrong and what to do about it.
   const char *reason;
+  // For kMissingFeature: which one (the reason says what it means).
+  const char *missing_feature = nullptr;
   bool usable() const { return support == Support::kUsable; }
 };
 

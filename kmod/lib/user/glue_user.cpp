@@ -25,6 +25,17 @@ int g_next_fd = 100;
 int g_fail_fd_err;
 }  // namespace
 
+HostVector<std::pair<unsigned int, unsigned long long>> SimMachine::skylake_vmx_msrs() {
+  return {
+      {0x480, 0x00da040000000004ull}, {0x481, 0x0000007f00000016ull}, {0x482, 0xfff9fffe0401e172ull},
+      {0x483, 0x01ffffff00036dffull}, {0x484, 0x0003ffff000011ffull}, {0x485, 0x00000000300481e5ull},
+      {0x486, 0x0000000080000021ull}, {0x487, 0x00000000ffffffffull}, {0x488, 0x0000000000002000ull},
+      {0x489, 0x00000000003767ffull}, {0x48b, 0x00f7ffff00000000ull}, {0x48c, 0x00000f0106734141ull},
+      {0x48d, 0x0000007f00000016ull}, {0x48e, 0xfff9fffe04006172ull}, {0x48f, 0x01ffffff00036dfbull},
+      {0x490, 0x0003ffff000011fbull},
+  };
+}
+
 void fail_alloc_after(long n) { g_fail_after = n; }
 long alloc_calls() { return g_alloc_calls; }
 SimMachine &machine() { return g_machine; }
@@ -108,10 +119,17 @@ void mk_cpuid(unsigned int leaf, unsigned int, unsigned int out[4]) {
 }
 
 int mk_rdmsr_safe(unsigned int msr, unsigned long long *value) {
-  if (msr == 0x3a && g_machine.feature_control_readable) {
+  if (msr == 0x3a) {
+    if (!g_machine.feature_control_readable)
+      return -EIO;
     *value = g_machine.feature_control;
     return 0;
   }
+  for (auto &m : g_machine.msrs)
+    if (m.first == msr) {
+      *value = m.second;
+      return 0;
+    }
   return -EIO;
 }
 

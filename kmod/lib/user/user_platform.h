@@ -43,6 +43,10 @@ struct SimMachine {
   bool feature_control_readable = true;
   unsigned long long feature_control = 0x5;  // locked, VMX outside SMX
   HostVector<SimCpu> cpus = HostVector<SimCpu>(2);
+  // Other MSRs: the VMX capability MSRs 0x480-0x490 of a Skylake server.
+  // A missing entry faults (-EIO), as rdmsr_safe would.
+  HostVector<std::pair<unsigned int, unsigned long long>> msrs = skylake_vmx_msrs();
+  static HostVector<std::pair<unsigned int, unsigned long long>> skylake_vmx_msrs();
 };
 SimMachine &machine();
 void reset_machine();
