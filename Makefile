@@ -72,21 +72,23 @@ define payload
 	echo $(firstword $(subst -, ,$(1))) > $(BUILD)/payload-$(1)/vmm
 endef
 
+# $(1): bochs|qemu, $(2): timeout. Records results.json (or, when the run
+# left none, one failure) in build/results/vm-$(1).json; fails like the run.
+define testbed
+	$(PY) scripts/testbed.py --vmm $(1) --kver $(KVER) --payload $(BUILD)/payload-$(1) \
+		--workdir $(BUILD)/testbed-$(1) --timeout $(2); \
+		rc=$$?; mkdir -p $(BUILD)/results; \
+		cp $(BUILD)/testbed-$(1)/results.json $(BUILD)/results/vm-$(1).json 2>/dev/null || \
+		echo '{"passed":0,"failed":1}' > $(BUILD)/results/vm-$(1).json; exit $$rc
+endef
+
 check-vm-bochs: module selftests launcher
 	$(call payload,bochs,check)
-	$(PY) scripts/testbed.py --vmm bochs --kver $(KVER) --payload $(BUILD)/payload-bochs \
-		--workdir $(BUILD)/testbed-bochs --timeout $(TESTBED_TIMEOUT); \
-		rc=$$?; mkdir -p $(BUILD)/results; \
-		cp $(BUILD)/testbed-bochs/results.json $(BUILD)/results/vm-bochs.json 2>/dev/null || \
-		echo '{"passed":0,"failed":1}' > $(BUILD)/results/vm-bochs.json; exit $$rc
+	$(call testbed,bochs,$(TESTBED_TIMEOUT))
 
 check-vm-qemu: module selftests launcher
 	$(call payload,qemu,check)
-	$(PY) scripts/testbed.py --vmm qemu --kver $(KVER) --payload $(BUILD)/payload-qemu \
-		--workdir $(BUILD)/testbed-qemu --timeout 300; \
-		rc=$$?; mkdir -p $(BUILD)/results; \
-		cp $(BUILD)/testbed-qemu/results.json $(BUILD)/results/vm-qemu.json 2>/dev/null || \
-		echo '{"passed":0,"failed":1}' > $(BUILD)/results/vm-qemu.json; exit $$rc
+	$(call testbed,qemu,300)
 
 check-vm:
 	@rm -f $(BUILD)/results/vm-*.json
