@@ -12,6 +12,9 @@ BIN=/payload/bin
 show() { echo; echo "==== $* ===="; }
 
 ktap_begin
+# Judge dmesg from here on: Debian 6.1 on Bochs warns at boot about the
+# emulated CPU's XSAVE sizes (CPUID leaf 0xD), before minikvm exists.
+dmesg_mark
 show "guest: $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU(s); VMX features the kernel sees:"
 grep -m1 '^vmx flags' /proc/cpuinfo | cut -c1-200
 
