@@ -25,7 +25,6 @@ ls -l /dev/minikvm | sed 's/^/    /'
 
 show "minikvm-launch --probe (on /dev/minikvm)"
 step "probe minikvm" $BIN/minikvm-launch --probe
-$BIN/minikvm-launch --probe | sed 's/^/    /'
 
 show "rmmod minikvm"
 step "rmmod minikvm" rmmod minikvm
@@ -33,7 +32,7 @@ dmesg | grep minikvm | tail -1 | sed 's/^/    dmesg: /'
 
 show "the reference: kvm_intel, probed the same way (on /dev/kvm)"
 step "load kvm_intel" sh -c 'insmod /kmods/irqbypass.ko && insmod /kmods/kvm.ko && insmod /kmods/kvm-intel.ko'
-$BIN/minikvm-launch --dev /dev/kvm --probe | sed 's/^/    /'
+step "probe kvm_intel" $BIN/minikvm-launch --dev /dev/kvm --probe
 step "unload kvm_intel" sh -c 'rmmod kvm_intel && rmmod kvm && rmmod irqbypass'
 echo
 dmesg_clean "no WARN/BUG/oops in dmesg"
