@@ -7,14 +7,22 @@ that needs a kernel module runs in an emulated machine that boots Debian's
 stock kernel from a generated initramfs:
 
   bochs  Bochs 2.7 with cpu model corei7_skylake_x: Intel VMX (EPT, VPID,
-         unrestricted guest, APICv without posted interrupts).  Slow: about a
-         minute to reach /init.
-  qemu   QEMU TCG with -cpu max: no VMX, but AMD SVM with NPT.  Fast.
+         unrestricted guest, APICv without posted interrupts).  Slow: 1.5-2
+         minutes to reach /init on an idle 2-core machine (about 60% of it
+         before the kernel runs: BIOS, isolinux and the xz decompressor),
+         about half the speed again while another Bochs runs.
+  qemu   QEMU TCG with -cpu max: no VMX, but AMD SVM with NPT.  About 10 s.
 
 Usage:
   scripts/testbed.py --vmm {bochs,qemu} --payload DIR --workdir DIR
                      [--timeout SECONDS] [--cpus N] [--kver VER] [--quiet]
-  scripts/testbed.py --self-test
+                     [--mem MIB] [--cmdline ARGS] [--bochs-ips N]
+                     [--bochs-native-tsc] [--build-only]
+  scripts/testbed.py --self-test        (tests of the KTAP parser)
+
+--timeout (default 1200) is wall-clock seconds from the emulator's start;
+--kver defaults to scripts/kver.sh's choice (which honours $KVER).  The
+guest's /init exports TESTBED_VMM, TESTBED_CPUS and TESTBED_KVER to run.sh.
 
 The payload directory must contain run.sh.  It is copied to /payload in the
 guest and run there as "cd /payload && sh ./run.sh" with stdin from
@@ -31,6 +39,10 @@ Files written to the work directory (paths are fixed):
   ktap.log       guest output between the BEGIN and END markers
   results.json   counts, failure names and timings
   bochs only:    bochsrc, bochs.rc, bochs.log, iso/, testbed.iso, xorriso.log
+
+Environment: TESTBED_NO_UNSHARE=1 starts Bochs in the host's network
+namespace (it is otherwise started in a private one with "unshare --net",
+when that works, so that its VNC display port is neither shared nor exposed).
 
 Exit status: 0 only if the guest finished (END marker seen), no test failed
 and at least one passed; 1 on test failure; 2 on a usage or setup error.
@@ -73,6 +85,23 @@ ISOLINUX_BIN = "/usr/lib/ISOLINUX/isolinux.bin"
 LDLINUX_C32 = "/usr/lib/syslinux/modules/bios/ldlinux.c32"
 HOST_BUSYBOX = "/bin/busybox"
 RFB_LOCK = "/tmp/minikvm-testbed-bochs-rfb.lock"
+
+# Bochs guest time.  With "clock: sync=none" Bochs's timers (PIT, HPET, RTC,
+# UART, ACPI PM timer) run at "ips" emulated instructions per guest second,
+# and its TSC and local APIC timer count one tick per instruction.  Linux,
+# however, takes the TSC frequency of a corei7_skylake_x from CPUID (3.5 GHz,
+# and the APIC timer from the crystal clock) instead of calibrating it.  So,
+# measured here with the stock command line: guest time (TSC) ran about 50x
+# slower than wall time on a busy CPU, the APIC timer fired about 30 times
+# for every timer tick (7,400 interrupts per guest second instead of 250), and
+# "sleep 3" took 5-12 s of wall time.  Adding tsc_early_khz=<ips/1000> makes
+# the kernel calibrate everything against one clock: 250 timer interrupts per
+# second, "sleep 3" takes 0.1 s of wall time, guest time = instructions / ips
+# (at 100 M ips: one guest ns = 0.1 instruction, guest time runs at 0.3-0.7x
+# wall time), and the guest's timeouts (ktap.sh's SUITE_TIMEOUT, the
+# kselftest harness's) mean something again.  --bochs-native-tsc turns it
+# off (then a guest ns is about 3.5 instructions; TESTBED.md's figures).
+BOCHS_IPS = 100000000
 
 # Seconds to wait for the emulator to exit after the END marker, and for the
 # rest of a panic message after "Kernel panic - not syncing".
@@ -554,7 +583,10 @@ rc=$?
 echo "MINIKVM-TESTBED-""END rc=$rc"
 echo "MINIKVM-TESTBED-""INFO phase=end uptime=$(cut -d' ' -f1 /proc/uptime)"
 sync
-sleep 1
+# Let the UART drain what the tty layer still holds: with Bochs's guest time
+# tied to the instruction count (tsc_early_khz), one guest second is too
+# short for a long plan's last few KiB, and poweroff -f drops them.
+sleep 5
 poweroff -f
 """
 
@@ -664,6 +696,37 @@ def find_libgcc_s():
     return None
 
 
+def add_payload(cpio, hdir, gdir, root, elves, seen):
+    """Copy the host directory hdir to gdir in the initramfs.  Symlinks
+    that stay inside the payload root are kept; others are followed (so a
+    payload may link to files elsewhere, e.g. the built module).  Every
+    dynamically linked ELF is appended to elves."""
+    real = os.path.realpath(hdir)
+    if real in seen:
+        return
+    seen = seen | {real}
+    cpio.mkdir(gdir, stat.S_IMODE(os.stat(hdir).st_mode))
+    for name in sorted(os.listdir(hdir)):
+        hp = os.path.join(hdir, name)
+        gp = gdir + "/" + name
+        if os.path.islink(hp):
+            target = os.path.realpath(hp)
+            rroot = os.path.realpath(root)
+            if os.path.commonpath([target, rroot]) == rroot:
+                cpio.symlink(gp, os.readlink(hp))
+                continue
+            if not os.path.exists(hp):
+                raise SetupError("payload symlink %s points to missing %s" %
+                                 (hp, os.readlink(hp)))
+        if os.path.isdir(hp):
+            add_payload(cpio, hp, gp, root, elves, seen)
+        elif os.path.isfile(hp):
+            cpio.host_file(gp, hp)
+            is_elf, e_type, dynamic = elf_info(hp)
+            if is_elf and e_type in (2, 3) and dynamic:
+                elves.append(hp)
+
+
 def build_initramfs(args, kver, workdir):
     vmm = args.vmm
     payload = os.path.abspath(args.payload)
@@ -703,38 +766,14 @@ def build_initramfs(args, kver, workdir):
             cpio.file("/kmods/" + module_guest_name(m), read_module(m),
                       0o644, m)
 
-        # The payload, keeping modes and symlinks.
+        # The payload, keeping modes.
         elves = []
         _, _, bb_dynamic = elf_info(HOST_BUSYBOX)
         if bb_dynamic:
             log(vmm, "warning: %s is dynamically linked; install "
                 "busybox-static" % HOST_BUSYBOX)
             elves.append(HOST_BUSYBOX)
-        cpio.mkdir("/payload")
-        for root, dirs, files in os.walk(payload):
-            dirs.sort()
-            rel = os.path.relpath(root, payload)
-            groot = "/payload" if rel == "." else "/payload/" + rel
-            for name in sorted(dirs):
-                hp = os.path.join(root, name)
-                if os.path.islink(hp):
-                    cpio.symlink(groot + "/" + name, os.readlink(hp))
-                else:
-                    cpio.mkdir(groot + "/" + name,
-                               stat.S_IMODE(os.stat(hp).st_mode))
-            for name in sorted(files):
-                hp = os.path.join(root, name)
-                gp = groot + "/" + name
-                st = os.lstat(hp)
-                if stat.S_ISLNK(st.st_mode):
-                    cpio.symlink(gp, os.readlink(hp))
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    continue
-                cpio.host_file(gp, hp)
-                is_elf, e_type, dynamic = elf_info(hp)
-                if is_elf and e_type in (2, 3) and dynamic:
-                    elves.append(hp)
+        add_payload(cpio, payload, "/payload", payload, elves, set())
 
         # Shared libraries at their host paths.
         libs = []
@@ -776,6 +815,8 @@ def _set_pdeathsig():
 
 
 def unshare_net_works():
+    if os.environ.get("TESTBED_NO_UNSHARE"):
+        return None
     path = shutil.which("unshare")
     if not path:
         return None
@@ -1061,10 +1102,16 @@ def main(argv=None):
                     help="guest memory in MiB (default 512)")
     ap.add_argument("--cmdline", default=KERNEL_CMDLINE,
                     help="kernel command line (default %r)" % KERNEL_CMDLINE)
-    ap.add_argument("--bochs-ips", type=int, default=100000000,
-                    help="Bochs emulated instructions per second: sets how "
-                    "fast guest time runs (default 100000000, about the "
-                    "real speed here)")
+    ap.add_argument("--bochs-ips", type=int, default=BOCHS_IPS,
+                    help="Bochs emulated instructions per second, the rate "
+                    "of guest time (default %d)" % BOCHS_IPS)
+    ap.add_argument("--bochs-native-tsc", action="store_true",
+                    help="do not add tsc_early_khz=IPS/1000 to the Bochs "
+                    "guest's command line (the guest then takes the TSC for "
+                    "3.5 GHz, see BOCHS_TSC_NOTE in this script)")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build the initramfs (and the ISO for bochs), "
+                    "do not boot")
     ap.add_argument("--self-test", action="store_true",
                     help="run the KTAP parser's built-in tests and exit")
     args = ap.parse_args(argv)
@@ -1113,6 +1160,10 @@ def run(args, runner):
     kver = resolve_kver(args)
     need_file("/boot/vmlinuz-%s" % kver, "linux-image-amd64")
 
+    if vmm == "bochs" and not args.bochs_native_tsc and \
+            "tsc_early_khz=" not in args.cmdline:
+        args.cmdline += " tsc_early_khz=%d" % (args.bochs_ips // 1000)
+
     initrd, mods, n_elves, libs = build_initramfs(args, kver, workdir)
     serial = os.path.join(workdir, "serial.log")
     if vmm == "qemu":
@@ -1125,6 +1176,9 @@ def run(args, runner):
         (kver, args.cpus, initrd, os.path.getsize(initrd) / 1048576.0,
          " ".join(module_guest_name(m) for m in mods), n_elves, len(libs),
          build_seconds))
+    if args.build_only:
+        log(vmm, "would start: %s" % " ".join(cmd))
+        return 0
     log(vmm, "starting: %s" % " ".join(cmd))
 
     runner.start(cmd, workdir, rfb_log)
@@ -1143,9 +1197,10 @@ def run(args, runner):
         else:
             log(vmm, "the emulator exited (status %s) before the END "
                 "marker" % st["exited"])
-        log(vmm, "last 30 serial lines (%s):" % serial)
-        for line in st["lines"][-30:]:
-            print("    " + line, flush=True)
+        if st["timed_out"] or args.quiet or st["begin"] is None:
+            log(vmm, "last 30 serial lines (%s):" % serial)
+            for line in st["lines"][-30:]:
+                print("    " + line, flush=True)
         if st["begin"] is None:
             try:
                 with open(os.path.join(workdir, "emulator.log"),
@@ -1157,6 +1212,15 @@ def run(args, runner):
                         print("    " + line, flush=True)
             except OSError:
                 pass
+            if vmm == "bochs":
+                try:
+                    with open(os.path.join(workdir, "bochs.log"),
+                              errors="replace") as f:
+                        panics = [l.rstrip() for l in f if ">>PANIC<<" in l]
+                    for line in panics[-5:]:
+                        print("    bochs.log: " + line, flush=True)
+                except OSError:
+                    pass
         counts.fail("testbed: guest did not finish")
     else:
         if not counts.has_plan:
@@ -1184,6 +1248,7 @@ def run(args, runner):
         "guest_uptime_begin": _float(st["info"].get("uptime_begin")),
         "guest_uptime_end": _float(st["info"].get("uptime_end")),
         "bochs_ips": args.bochs_ips if vmm == "bochs" else None,
+        "cmdline": args.cmdline,
         "command": cmd,
     }
     with open(os.path.join(workdir, "results.json"), "w") as f:

@@ -5,7 +5,10 @@
 # Source this file from a payload's run.sh (in the testbed guest it is
 # /testbed/ktap.sh) and describe the plan with:
 #
-#   ktap_begin                      print "TAP version 13"
+#   ktap_begin                      print "TAP version 13" (and run
+#                                   dmesg_mark: boot messages such as
+#                                   Bochs's "RETBleed: WARNING: ..." do not
+#                                   count against dmesg_clean)
 #   step "desc" cmd [args...]       run cmd (a program or a shell function),
 #                                   print its stdout+stderr as "# " lines,
 #                                   then "ok N desc" / "not ok N desc"
@@ -32,7 +35,10 @@
 # $SUITE_TIMEOUT seconds (default 300), a step after $STEP_TIMEOUT seconds
 # (default: $SUITE_TIMEOUT); a killed command counts as failed.  0 turns the
 # watchdog off.  Seconds are guest seconds (in Bochs they follow the
-# emulated instruction count, see scripts/testbed.py --bochs-ips).
+# emulated instruction count, see scripts/testbed.py --bochs-ips).  (The
+# watchdog is done here rather than with busybox's timeout applet, which
+# can run neither shell functions nor kill the program's children, and
+# whose leftover children would keep the output pipe open.)
 #
 # Counters: KTAP_N (results printed), KTAP_FAILED (not ok results).
 
@@ -45,6 +51,7 @@ KTAP_DMESG_BAD='WARNING:|BUG:|Oops|general protection|Call Trace|kernel BUG|UBSA
 ktap_begin() {
 	KTAP_N=0
 	KTAP_FAILED=0
+	dmesg_mark
 	echo "TAP version 13"
 }
 
