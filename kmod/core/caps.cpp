@@ -3,7 +3,6 @@
 
 #include <linux/kvm.h>
 
-#include "rt/utility.h"
 
 namespace mk::caps {
 

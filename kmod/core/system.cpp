@@ -12,15 +12,20 @@
 
 namespace mk {
 
+namespace {
+// ": <feature>" when the verdict names a missing VMX feature, else "".
+const char *feature_sep(const vmx::ProbeResult &r) { return r.missing_feature ? ": " : ""; }
+const char *feature(const vmx::ProbeResult &r) { return r.missing_feature ? r.missing_feature : ""; }
+}  // namespace
+
 int System::init() {
   vmx::ProbeInput in = gather_();
   vmx::ProbeResult r = vmx::evaluate(in);
   if (r.usable())
     mk_info("VMX usable on %u CPUs", in.online_cpus);
-  else if (r.missing_feature)
-    mk_info("VMX unusable: %s: %s; KVM_CREATE_VM will fail with -EOPNOTSUPP", r.reason, r.missing_feature);
   else
-    mk_info("VMX unusable: %s; KVM_CREATE_VM will fail with -EOPNOTSUPP", r.reason);
+    mk_info("VMX unusable: %s%s%s; KVM_CREATE_VM will fail with -EOPNOTSUPP", r.reason, feature_sep(r),
+            feature(r));
   return 0;
 }
 
@@ -33,8 +38,7 @@ long System::create_vm(unsigned long type) {
   if (!r.usable()) {
     unsigned int bit = 1u << static_cast<unsigned int>(r.support);
     if (!(__atomic_fetch_or(&logged_refusals_, bit, __ATOMIC_RELAXED) & bit))
-      mk_err("KVM_CREATE_VM refused: %s%s%s", r.reason, r.missing_feature ? ": " : "",
-             r.missing_feature ? r.missing_feature : "");
+      mk_err("KVM_CREATE_VM refused: %s%s%s", r.reason, feature_sep(r), feature(r));
     return -EOPNOTSUPP;
   }
   Vm *vm = new (nothrow) Vm();

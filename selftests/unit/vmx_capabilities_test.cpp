@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/vmx/capabilities.h"
+#include "user_platform.h"
 
 namespace v = ia32::vmx;
 using mk::u32;
@@ -17,27 +18,14 @@ using mk::vmx::ControlSet;
 
 namespace {
 
-// Capability MSR values of a Skylake server (as Linux's kvm_intel reads
-// them), with true controls.
+// Capability MSR values of a Skylake server (the user platform's simulated
+// machine), with true controls: BASIC rev 4, 1 KiB VMCS, WB, bit 55 set;
+// TRUE_PROCBASED lets CR3-load/store exiting be 0 where PROCBASED forces it.
 std::map<u32, u64> skylake() {
-  return {
-      {0x480, 0x00da040000000004ull},  // BASIC: rev 4, 1 KiB VMCS, WB, INS/OUTS info, true ctls
-      {0x481, 0x0000007f00000016ull},  // PINBASED
-      {0x482, 0xfff9fffe0401e172ull},  // PROCBASED
-      {0x483, 0x01ffffff00036dffull},  // EXIT
-      {0x484, 0x0003ffff000011ffull},  // ENTRY
-      {0x485, 0x00000000300481e5ull},  // MISC
-      {0x486, 0x0000000080000021ull},  // CR0_FIXED0: PG, NE, PE
-      {0x487, 0x00000000ffffffffull},  // CR0_FIXED1
-      {0x488, 0x0000000000002000ull},  // CR4_FIXED0: VMXE
-      {0x489, 0x00000000003767ffull},  // CR4_FIXED1
-      {0x48b, 0x00f7ffff00000000ull},  // PROCBASED2
-      {0x48c, 0x00000f0106734141ull},  // EPT_VPID_CAP
-      {0x48d, 0x0000007f00000016ull},  // TRUE_PINBASED
-      {0x48e, 0xfff9fffe04006172ull},  // TRUE_PROCBASED: CR3-load/store exiting may be 0
-      {0x48f, 0x01ffffff00036dfbull},  // TRUE_EXIT
-      {0x490, 0x0003ffff000011fbull},  // TRUE_ENTRY
-  };
+  std::map<u32, u64> m;
+  for (auto &[msr, value] : mk::user::SimMachine::skylake_vmx_msrs())
+    m[msr] = value;
+  return m;
 }
 
 std::map<u32, u64> g_msrs;

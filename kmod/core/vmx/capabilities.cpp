@@ -2,7 +2,6 @@
 #include "capabilities.h"
 
 #include "../rt/errno.h"
-#include "../rt/utility.h"
 
 namespace mk::vmx {
 

@@ -49,14 +49,6 @@ void count_cr4(void *arg) {
   if (cr4 & ia32::cr4::kSmxe)
     __atomic_fetch_add(&c->smxe, 1, __ATOMIC_RELAXED);
 }
-
-
-int read_msr(u32 msr, u64 *value) {
-  unsigned long long v = 0;
-  int r = mk_rdmsr_safe(msr, &v);
-  *value = v;
-  return r;
-}
 }  // namespace
 
 ProbeInput gather() {
@@ -75,7 +67,7 @@ ProbeInput gather() {
   // The capability MSRs fault without VMX; read them only when it is there.
   if (in.cpuid1_ecx & ia32::cpuid::features_ecx::kVmx) {
     Capabilities caps;
-    in.capabilities_readable = read_capabilities(read_msr, &caps) == 0;
+    in.capabilities_readable = read_capabilities(mk_rdmsr_safe, &caps) == 0;
     ControlSet cs;
     if (in.capabilities_readable)
       compute_controls(caps, &cs, &in.missing_feature);

@@ -15,7 +15,6 @@
 namespace mk::user {
 namespace {
 long g_fail_after = -1;
-long g_alloc_calls;
 long g_live;
 SimMachine g_machine;
 unsigned int g_current_cpu;
@@ -37,7 +36,6 @@ HostVector<std::pair<unsigned int, unsigned long long>> SimMachine::skylake_vmx_
 }
 
 void fail_alloc_after(long n) { g_fail_after = n; }
-long alloc_calls() { return g_alloc_calls; }
 SimMachine &machine() { return g_machine; }
 void reset_machine() { g_machine = SimMachine{}; }
 HostVector<HostString> &log_lines() { return g_log; }
@@ -69,7 +67,6 @@ using namespace mk::user;
 extern "C" {
 
 void *mk_alloc(unsigned long size) {
-  g_alloc_calls++;
   if (g_fail_after >= 0 && g_fail_after-- == 0)
     return nullptr;
   void *p = calloc(1, size ? size : 1);

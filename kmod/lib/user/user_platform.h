@@ -28,8 +28,6 @@ template <class T> using HostVector = std::vector<T, HostAllocator<T>>;
 
 // The n-th mk_alloc() from now fails (0 = the next one); -1 = never.
 void fail_alloc_after(long n);
-// Total mk_alloc() calls so far (for "every allocation fails in turn" loops).
-long alloc_calls();
 
 // Userspace "user memory": any address below this is a bad pointer and
 // mk_copy_*_user() returns -EFAULT, as copy_*_user would for unmapped memory.
