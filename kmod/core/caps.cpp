@@ -2,7 +2,10 @@
 #include "caps.h"
 
 #include <linux/kvm.h>
+#include <minikvm/platform.h>
 
+#include "mmu/memslots.h"
+#include "vm.h"
 
 namespace mk::caps {
 
@@ -17,10 +20,31 @@ struct Cap {
 constexpr Cap kCaps[] = {
     // KVM_CHECK_EXTENSION is answered on VM fds as well as on the device.
     {KVM_CAP_CHECK_EXTENSION_VM, 1},
+    {KVM_CAP_USER_MEMORY, 1},
+    {KVM_CAP_DESTROY_MEMORY_REGION_WORKS, 1},
+    {KVM_CAP_JOIN_MEMORY_REGIONS_WORKS, 1},
+    {KVM_CAP_READONLY_MEM, 1},
+    {KVM_CAP_NR_MEMSLOTS, mmu::MemslotTable::kMaxMemslots},
+    {KVM_CAP_MAX_VCPUS, Vm::kMaxVcpus},
+    {KVM_CAP_MAX_VCPU_ID, Vm::kMaxVcpuId},
+    {KVM_CAP_EXT_CPUID, 1},
+    {KVM_CAP_SET_TSS_ADDR, 1},
+    {KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},
+    {KVM_CAP_IMMEDIATE_EXIT, 1},
+    {KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS},
+    {KVM_CAP_VCPU_EVENTS, 1},
+    {KVM_CAP_XCRS, 1},
+    {KVM_CAP_MP_STATE, 1},
+    {KVM_CAP_GET_MSR_FEATURES, 1},
 };
 }  // namespace
 
 long check(long cap, Scope) {
+  if (cap == KVM_CAP_NR_VCPUS) {
+    // The recommended maximum: one vCPU per host CPU.
+    long n = mk_nr_cpu_ids();
+    return n < Vm::kMaxVcpus ? n : Vm::kMaxVcpus;
+  }
   for (const Cap &c : kCaps)
     if (c.id == cap)
       return c.value;

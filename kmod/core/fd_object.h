@@ -17,6 +17,8 @@ class FdObject {
   virtual long ioctl(unsigned int cmd, unsigned long arg) = 0;
   // The last reference to the fd is gone. Default: the fd owned the object.
   virtual void release() { delete this; }
+  // mmap of the fd: the kernel page at page offset pgoff, or null.
+  virtual void *mmap_page(unsigned long) { return nullptr; }
 };
 
 }  // namespace mk

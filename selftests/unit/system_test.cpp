@@ -52,11 +52,18 @@ TEST_F(SystemDev, UnknownIoctlsAreENOTTY) {
 }
 
 TEST_F(SystemDev, CheckExtensionIsTruthful) {
-  // Nothing of the VM/vCPU ABI exists yet: these must answer 0.
-  for (long cap : std::initializer_list<long>{KVM_CAP_IRQCHIP, KVM_CAP_USER_MEMORY, KVM_CAP_NR_VCPUS, KVM_CAP_MAX_VCPUS,
-                   KVM_CAP_IRQFD, KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_X2APIC_API, -1L, 1L << 40})
+  // The in-kernel irqchip does not exist yet: these must answer 0.
+  for (long cap : std::initializer_list<long>{KVM_CAP_IRQCHIP, KVM_CAP_IRQFD, KVM_CAP_SPLIT_IRQCHIP,
+                                              KVM_CAP_X2APIC_API, KVM_CAP_MULTI_ADDRESS_SPACE, -1L, 1L << 40})
     EXPECT_EQ(mk_core_dev_ioctl(KVM_CHECK_EXTENSION, static_cast<unsigned long>(cap)), 0) << cap;
   EXPECT_EQ(mk_core_dev_ioctl(KVM_CHECK_EXTENSION, KVM_CAP_CHECK_EXTENSION_VM), 1);
+  EXPECT_EQ(mk_core_dev_ioctl(KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 1);
+  EXPECT_EQ(mk_core_dev_ioctl(KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT), 1);
+  long max = mk_core_dev_ioctl(KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+  long nr = mk_core_dev_ioctl(KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+  EXPECT_GE(nr, 1);
+  EXPECT_LE(nr, max);
+  EXPECT_LE(max, mk_core_dev_ioctl(KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPU_ID));
 }
 
 TEST_F(SystemDev, CreateVmGivesAnFdThatAnswersItsIoctls) {
@@ -65,8 +72,13 @@ TEST_F(SystemDev, CreateVmGivesAnFdThatAnswersItsIoctls) {
   EXPECT_EQ(mk::user::fd_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_CHECK_EXTENSION_VM), 1);
   EXPECT_EQ(mk::user::fd_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP), 0);
   EXPECT_EQ(mk::user::fd_ioctl(fd, KVM_GET_API_VERSION, 0), -ENOTTY);
-  EXPECT_EQ(mk::user::fd_ioctl(fd, KVM_CREATE_VCPU, 0), -ENOTTY);
+  long vcpu = mk::user::fd_ioctl(fd, KVM_CREATE_VCPU, 0);
+  EXPECT_GE(vcpu, 0);
+  EXPECT_EQ(mk::user::fd_ioctl(fd, KVM_CREATE_VCPU, 0), -EEXIST);
+  // The vCPU fd keeps the VM alive after the VM fd is closed.
   EXPECT_EQ(mk::user::fd_close(fd), 0);
+  EXPECT_EQ(mk::user::fd_ioctl(vcpu, KVM_GET_API_VERSION, 0), -ENOTTY);
+  EXPECT_EQ(mk::user::fd_close(vcpu), 0);
 }
 
 TEST_F(SystemDev, CreateVmRejectsUnknownType) {

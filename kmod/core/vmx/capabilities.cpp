@@ -78,6 +78,14 @@ constexpr Need kProcRequired[] = {
     {"unconditional I/O exiting", v::proc::kUnconditionalIoExiting},
     // The host's debug registers are not swapped: guest MOV DR must exit.
     {"MOV-DR exiting", v::proc::kMovDrExiting},
+    // Without a TPR shadow, MOV CR8 would reach the host's own local APIC.
+    {"CR8-load exiting", v::proc::kCr8LoadExiting},
+    {"CR8-store exiting", v::proc::kCr8StoreExiting},
+    // MWAIT would idle the host CPU, MONITOR arm it, RDPMC read the host's
+    // counters: none is offered to the guest (CPUID), all must exit.
+    {"MWAIT exiting", v::proc::kMwaitExiting},
+    {"MONITOR exiting", v::proc::kMonitorExiting},
+    {"RDPMC exiting", v::proc::kRdpmcExiting},
     {"secondary controls", v::proc::kActivateSecondaryControls},
 };
 constexpr Need kProcLater[] = {
@@ -90,8 +98,9 @@ constexpr Need kProc2Required[] = {
     // Guests start in real mode at the reset vector (SDM 26.3.1.1).
     {"unrestricted guest", v::proc2::kUnrestrictedGuest},
 };
-constexpr u32 kProc2Optional = v::proc2::kEnableVpid | v::proc2::kEnableRdtscp |
-                               v::proc2::kEnableInvpcid | v::proc2::kEnableXsaves;
+// RDTSCP, INVPCID and XSAVES stay off (#UD in the guest, hidden in CPUID):
+// minikvm does not swap IA32_TSC_AUX or IA32_XSS. WBINVD exits and is a nop.
+constexpr u32 kProc2Optional = v::proc2::kEnableVpid | v::proc2::kWbinvdExiting;
 
 constexpr Need kExitRequired[] = {
     {"64-bit host (host address-space size)", v::exit_ctl::kHostAddressSpaceSize},

@@ -66,11 +66,9 @@ ProbeInput gather() {
   in.smx_enabled = c.smxe != 0;
   // The capability MSRs fault without VMX; read them only when it is there.
   if (in.cpuid1_ecx & ia32::cpuid::features_ecx::kVmx) {
-    Capabilities caps;
-    in.capabilities_readable = read_capabilities(mk_rdmsr_safe, &caps) == 0;
-    ControlSet cs;
+    in.capabilities_readable = read_capabilities(mk_rdmsr_safe, &in.caps) == 0;
     if (in.capabilities_readable)
-      compute_controls(caps, &cs, &in.missing_feature);
+      compute_controls(in.caps, &in.controls, &in.missing_feature);
   }
   return in;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "../rt/types.h"
+#include "capabilities.h"
 
 namespace mk::vmx {
 
@@ -30,6 +31,10 @@ struct ProbeInput {
   // From the capability MSRs (read only when the checks above pass).
   bool capabilities_readable = false;
   const char *missing_feature = nullptr;  // first required control lacking
+  // What the capability MSRs say and the controls minikvm would use (valid
+  // when capabilities_readable and missing_feature is null).
+  Capabilities caps{};
+  ControlSet controls{};
 };
 
 struct ProbeResult {

@@ -22,6 +22,18 @@ long mk_core_dev_ioctl(unsigned int cmd, unsigned long arg);
 long mk_core_fd_ioctl(void *obj, unsigned int cmd, unsigned long arg);
 void mk_core_fd_release(void *obj);
 
+/* mmap of such an fd: the kernel page (from mk_page_alloc) at page offset
+ * pgoff, or NULL (SIGBUS). */
+void *mk_core_fd_mmap_page(void *obj, unsigned long pgoff);
+
+/* CPU hotplug (mk_cpuhp_register): run on that CPU. */
+int mk_core_cpu_online(unsigned int cpu);
+int mk_core_cpu_offline(unsigned int cpu);
+
+/* The vCPU thread's preempt notifier (mk_vcpu_ctx_new). */
+void mk_core_vcpu_sched_in(void *obj, int cpu);
+void mk_core_vcpu_sched_out(void *obj);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,8 @@ void mk_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* User memory. Return 0, or -EFAULT when any byte cannot be copied. */
 long mk_copy_from_user(void *dst, unsigned long user_src, unsigned long n);
 long mk_copy_to_user(unsigned long user_dst, const void *src, unsigned long n);
+/* Non-zero when [addr, addr + size) lies in the user address range (access_ok). */
+int mk_access_ok(unsigned long addr, unsigned long size);
 
 /* The CPU we run on. */
 void mk_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int out[4]);
@@ -38,6 +40,124 @@ int mk_rdmsr_safe(unsigned int msr, unsigned long long *value);
 unsigned long mk_read_cr4(void);
 /* Runs fn(arg) on every online CPU, this one included, and waits. */
 void mk_on_each_cpu(void (*fn)(void *arg), void *arg);
+
+/*
+ * Pages for structures the CPU reads by physical address (VMXON region,
+ * VMCS, EPT tables, MSR/IO bitmaps). A zeroed, 4 KiB-aligned 4 KiB page;
+ * its host-physical address in *pa. NULL on failure.
+ */
+void *mk_page_alloc(unsigned long long *pa);
+void mk_page_free(void *va);
+/* The kernel virtual address of a host-physical address of RAM. */
+void *mk_phys_to_virt(unsigned long long pa);
+
+/*
+ * Guest memory: pins the page of the current process at user address hva
+ * (long-term, so it cannot move while the guest maps it) and returns its
+ * host-physical address. writable asks for write access (the page is
+ * faulted in writable, breaking COW). May sleep. Returns 0, -EFAULT (no
+ * such mapping, or not writable when asked), -ENOMEM or -EINTR.
+ */
+int mk_pin_user_page(unsigned long hva, int writable, unsigned long long *pa);
+/* Releases a pin taken by mk_pin_user_page; dirty marks the page dirty. */
+void mk_unpin_page(unsigned long long pa, int dirty);
+
+/* ---- Hypervisor support: what the VMX backend needs of the host ---- */
+
+/* CPUs. mk_this_cpu() only with preemption disabled (or in a per-CPU call). */
+int mk_this_cpu(void);
+int mk_nr_cpu_ids(void);
+/* Runs fn(arg) on cpu and waits; -ENXIO if that CPU is offline. */
+int mk_run_on_cpu(int cpu, void (*fn)(void *arg), void *arg);
+/* Keeps the set of online CPUs stable (cpus_read_lock). */
+void mk_cpus_lock(void);
+void mk_cpus_unlock(void);
+/*
+ * CPU hotplug: registers mk_core_cpu_online/mk_core_cpu_offline (core.h),
+ * called on the CPU coming up / going down. Returns 0 or a negative errno.
+ */
+int mk_cpuhp_register(void);
+void mk_cpuhp_unregister(void);
+void mk_cr4_set_bits(unsigned long bits);
+void mk_cr4_clear_bits(unsigned long bits);
+
+/* Sleeping locks. */
+void *mk_mutex_new(void);
+void mk_mutex_free(void *m);
+void mk_mutex_lock(void *m);
+void mk_mutex_unlock(void *m);
+
+/* Interrupts and preemption on this CPU. */
+unsigned long mk_irq_save(void);
+void mk_irq_restore(unsigned long flags);
+void mk_preempt_disable(void);
+void mk_preempt_enable(void);
+
+/*
+ * The vCPU thread. A vcpu context holds a preempt notifier: between
+ * mk_vcpu_load() and mk_vcpu_put() the scheduler calls
+ * mk_core_vcpu_sched_in(obj, cpu) / mk_core_vcpu_sched_out(obj) (core.h)
+ * whenever the thread leaves or (re)enters a CPU, with preemption off.
+ */
+void *mk_vcpu_ctx_new(void *obj);
+void mk_vcpu_ctx_free(void *ctx);
+void mk_vcpu_load(void *ctx);
+void mk_vcpu_put(void *ctx);
+/* Non-zero when a signal is pending for the current task. */
+int mk_signal_pending(void);
+void mk_cond_resched(void);
+
+/*
+ * Guest entry. mk_guest_enter_begin() claims the FPU for the guest
+ * (kernel_fpu_begin: the user's FPU state is saved, preemption is off) and
+ * disables interrupts; it returns non-zero, with nothing claimed, when the
+ * thread must not enter now (signal pending or reschedule needed).
+ * mk_guest_enter_end() undoes it, after the host state the CPU does not
+ * restore at VM exit has been put back (mk_host_after_exit()).
+ */
+int mk_guest_enter_begin(void);
+void mk_guest_enter_end(void);
+
+/*
+ * Host state for the VMCS host-state area (SDM 24.5), read on this CPU, and
+ * what VM exit leaves wrong: DS/ES/FS/GS selectors whose RPL/TI the VMCS
+ * cannot hold, the TSS limit (I/O bitmap), the GDT limit, the debug
+ * registers (DR7 = 0x400 after exit).
+ */
+struct mk_host_state {
+	unsigned long long cr0, cr3, cr4, fs_base, gs_base, tr_base, gdtr_base, idtr_base;
+	unsigned long long sysenter_cs, sysenter_esp, sysenter_eip, efer, pat;
+	unsigned short cs, ss, ds, es, fs, gs, tr;
+	/* Selectors the VMCS cannot restore (non-zero RPL or TI): reloaded after exit. */
+	unsigned short fs_sel_reload, gs_sel_reload, ds_sel_reload, es_sel_reload;
+	unsigned long long kernel_gs_base;
+	unsigned short ldt;
+};
+void mk_host_state_read(struct mk_host_state *hs);
+void mk_host_after_exit(const struct mk_host_state *hs);
+/* Puts back what VM exit changed and the kernel needs only in user mode or
+ * after a context switch (selectors, LDTR, TSS and GDT limits): once before
+ * the thread leaves the vCPU (sched out, return to userspace). */
+void mk_host_restore(const struct mk_host_state *hs);
+/* An NMI that caused a VM exit: run the host's NMI handler (interrupts off). */
+void mk_host_nmi(void);
+
+/* MSRs of this CPU; 0 or -EIO. */
+int mk_wrmsr_safe(unsigned int msr, unsigned long long value);
+
+/*
+ * Runs the guest: loads the GPRs from regs[16] (RAX, RCX, RDX, RBX, RSP
+ * (unused: the VMCS has RSP), RBP, RSI, RDI, R8..R15) and regs[16] = CR2,
+ * executes VMRESUME (launched) or VMLAUNCH, and at VM exit stores them
+ * back. Returns 0 after a VM exit, 1 when the VM instruction failed. The
+ * VMCS host RSP/RIP are written by this function.
+ */
+int mk_vmx_vcpu_run(unsigned long long *regs, int launched);
+
+/*
+ * mmap of a core fd (the vCPU's kvm_run): the fd's pages are whatever
+ * mk_core_fd_mmap_page() returns for a page offset (core.h).
+ */
 
 /*
  * File descriptors for core objects (VM, later vCPU). The platform creates an

@@ -8,6 +8,7 @@
 #include <linux/cpu.h>
 #include <linux/anon_inodes.h>
 #include <linux/fs.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/printk.h>
 #include <linux/slab.h>
@@ -122,9 +123,34 @@ static int mk_fd_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+static vm_fault_t mk_fd_fault(struct vm_fault *vmf)
+{
+	void *va = mk_core_fd_mmap_page(vmf->vma->vm_file->private_data, vmf->pgoff);
+	struct page *pg;
+
+	if (!va)
+		return VM_FAULT_SIGBUS;
+	pg = virt_to_page(va);
+	get_page(pg);
+	vmf->page = pg;
+	return 0;
+}
+
+static const struct vm_operations_struct mk_fd_vm_ops = {
+	.fault = mk_fd_fault,
+};
+
+static int mk_fd_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	/* The pages are the fd's for as long as the file lives (the VMA holds it). */
+	vma->vm_ops = &mk_fd_vm_ops;
+	return 0;
+}
+
 static const struct file_operations mk_fd_fops = {
 	.owner = THIS_MODULE,
 	.unlocked_ioctl = mk_fd_ioctl,
+	.mmap = mk_fd_mmap,
 	.compat_ioctl = compat_ptr_ioctl,
 	.release = mk_fd_release,
 	.llseek = noop_llseek,

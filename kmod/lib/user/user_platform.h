@@ -32,9 +32,48 @@ void fail_alloc_after(long n);
 // Userspace "user memory": any address below this is a bad pointer and
 // mk_copy_*_user() returns -EFAULT, as copy_*_user would for unmapped memory.
 inline constexpr unsigned long kBadUserLimit = 0x10000;
+// mk_access_ok(): TASK_SIZE_MAX of x86-64 with 4-level paging.
+inline constexpr unsigned long kUserAddressLimit = 0x00007ffffffff000ul;
+inline constexpr unsigned long kPageMaskUser = 0xfff;
+
+// ---- Guest memory: mk_page_alloc/free, mk_pin_user_page/mk_unpin_page ----
+// mk_page_alloc() gives an aligned_alloc'ed zeroed page whose "physical"
+// address is its address (mk_phys_to_virt is the identity); it fails when
+// fail_alloc_after() says so, like mk_alloc(). Pages are not counted in
+// mk_alloc_live() but here:
+long live_pages();
+// mk_pin_user_page(hva) "pins" the page at hva: pa = hva rounded down to
+// 4 KiB, one more pin on that page. It fails with -EFAULT below
+// kBadUserLimit or beyond kUserAddressLimit, and with err for a page given
+// to fail_pin() (only when asked for write access, if writable_only).
+struct PinFault {
+  unsigned long hva_page;
+  int err;  // negative errno
+  bool writable_only;
+};
+void fail_pin(unsigned long hva, int err, bool writable_only = false);
+void clear_pin_faults();
+long pin_count(unsigned long long pa);  // pins held on the page at pa
+long live_pins();                       // pins held on all pages
+long bad_unpins();                      // mk_unpin_page() of a page with no pin
+// Every mk_pin_user_page() call (pin = true, flag = writable, also the
+// failed ones) and mk_unpin_page() call (pin = false, flag = dirty), in order.
+struct PinEvent {
+  unsigned long page;
+  bool pin;
+  bool flag;
+};
+HostVector<PinEvent> &pin_log();
+// Forgets pins, faults, bad unpins and the log.
+void reset_pins();
 
 struct SimCpu {
   unsigned long cr4 = 0;
+};
+// One CPUID output. Subleaf is ignored for leaves listed only with subleaf 0.
+struct SimCpuidLeaf {
+  unsigned int leaf, subleaf;
+  unsigned int eax, ebx, ecx, edx;
 };
 struct SimMachine {
   unsigned int cpuid1_ecx = 1u << 5;  // VMX
@@ -45,6 +84,10 @@ struct SimMachine {
   // A missing entry faults (-EIO), as rdmsr_safe would.
   HostVector<std::pair<unsigned int, unsigned long long>> msrs = skylake_vmx_msrs();
   static HostVector<std::pair<unsigned int, unsigned long long>> skylake_vmx_msrs();
+  // CPUID other than leaf 1 ECX (always cpuid1_ecx): empty = all zeros.
+  // skylake_cpuid() is a Xeon Gold 6148 (Skylake-SP) running Linux 6.1.
+  HostVector<SimCpuidLeaf> cpuid;
+  static HostVector<SimCpuidLeaf> skylake_cpuid();
 };
 SimMachine &machine();
 void reset_machine();
@@ -58,5 +101,18 @@ long fd_ioctl(int fd, unsigned int cmd, unsigned long arg);
 // Drops the fd; calls mk_core_fd_release() like the last fput() would.
 int fd_close(int fd);
 int open_fds();
+
+// The simulated VMX (vmx_user.cpp): VMCS contents by VMCS physical address.
+struct SimVmx {
+  bool on = false;
+  unsigned long long current = 0;
+  template <class K, class V> using Map = std::map<K, V, std::less<K>, HostAllocator<std::pair<const K, V>>>;
+  Map<unsigned long long, Map<unsigned long long, unsigned long long>> vmcs;
+  unsigned long flushes = 0;
+  bool signal_pending = false;
+  // The exit reason the next mk_vmx_vcpu_run() reports (0: VM entry fails).
+  unsigned int next_exit_reason = 0;
+};
+SimVmx &vmx();
 
 }  // namespace mk::user
