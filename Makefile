@@ -51,6 +51,8 @@ $(LINUX_SRC)/.stamp-harness: $(LINUX_SRC_TAR)
 
 selftests: $(LINUX_SRC)/.stamp-harness
 	$(MAKE) -C selftests/ioctl KSFT_DIR=$(KSFT_DIR) OUT=$(BUILD)/selftests
+	$(MAKE) -C selftests/guest KSFT_DIR=$(KSFT_DIR) OUT=$(BUILD)/selftests
+	$(MAKE) -C selftests/upstream LINUX_SRC=$(LINUX_SRC) OUT=$(BUILD)/upstream
 
 launcher:
 	$(MAKE) -C userspace-launcher OUT=$(BUILD)/bin
@@ -68,6 +70,10 @@ define payload
 	rm -rf $(BUILD)/payload-$(1) && mkdir -p $(BUILD)/payload-$(1)/bin
 	cp kmod/minikvm.ko $(BUILD)/payload-$(1)/
 	cp $(BUILD)/selftests/* $(BUILD)/bin/minikvm-launch $(BUILD)/payload-$(1)/bin/
+	mkdir -p $(BUILD)/payload-$(1)/bin/upstream
+	cp $(BUILD)/upstream/*_test $(BUILD)/upstream/kvm_create_max_vcpus $(BUILD)/payload-$(1)/bin/upstream/
+	cp -r $(BUILD)/bin/guests $(BUILD)/payload-$(1)/bin/
+	cp selftests/testbed/*.sh $(BUILD)/payload-$(1)/
 	cp selftests/testbed/$(2).sh $(BUILD)/payload-$(1)/run.sh
 	echo $(firstword $(subst -, ,$(1))) > $(BUILD)/payload-$(1)/vmm
 endef
@@ -113,3 +119,12 @@ demo: deps all
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf $(BUILD)
+
+# ---- the exit benchmark: one Bochs boot, minikvm then kvm_intel ----
+# selftests/testbed/bench.sh; prints guest-time ns per exit round trip to
+# userspace and the ratio minikvm/kvm_intel (userspace-launcher/README.md).
+.PHONY: bench
+bench: deps module selftests launcher
+	$(call payload,bochs-bench,bench)
+	$(PY) scripts/testbed.py --vmm bochs --kver $(KVER) --payload $(BUILD)/payload-bochs-bench \
+		--workdir $(BUILD)/testbed-bench --timeout $(TESTBED_TIMEOUT)

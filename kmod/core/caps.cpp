@@ -36,6 +36,7 @@ constexpr Cap kCaps[] = {
     {KVM_CAP_XCRS, 1},
     {KVM_CAP_MP_STATE, 1},
     {KVM_CAP_GET_MSR_FEATURES, 1},
+    {KVM_CAP_BINARY_STATS_FD, 1},
 };
 }  // namespace
 

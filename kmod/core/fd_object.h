@@ -19,6 +19,8 @@ class FdObject {
   virtual void release() { delete this; }
   // mmap of the fd: the kernel page at page offset pgoff, or null.
   virtual void *mmap_page(unsigned long) { return nullptr; }
+  // read() of the fd at *pos (advanced): bytes read or a negative errno.
+  virtual long read(unsigned long, unsigned long, long long *) { return -22 /* -EINVAL */; }
 };
 
 }  // namespace mk

@@ -905,7 +905,69 @@ out:
   return r;
 }
 
+// ---- statistics (KVM_GET_STATS_FD) ----
+
+namespace {
+constexpr u32 kCum = KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10;
+// Hardware exit reasons 0..kExitReasonBuckets-1 (SDM appendix C), as a
+// linear histogram with one bucket per reason.
+constexpr u16 kExitReasonBuckets = 70;
+constexpr StatDesc kVcpuStats[] = {
+    {"exits", kCum, 1},
+    {"io_exits", kCum, 1},
+    {"mmio_exits", kCum, 1},
+    {"halt_exits", kCum, 1},
+    {"signal_exits", kCum, 1},
+    {"irq_exits", kCum, 1},
+    {"nmi_exits", kCum, 1},
+    {"cpuid_exits", kCum, 1},
+    {"msr_exits", kCum, 1},
+    {"cr_exits", kCum, 1},
+    {"ept_faults", kCum, 1},
+    {"exception_exits", kCum, 1},
+    {"injected_exceptions", kCum, 1},
+    {"userspace_exits", kCum, 1},
+    {"exits_by_reason", KVM_STATS_TYPE_LINEAR_HIST | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, kExitReasonBuckets},
+};
+static_assert(sizeof(kVcpuStats) / sizeof(kVcpuStats[0]) == kNrStats + 1, "one descriptor per Stat");
+
+void put_dec(char *&p, char *end, u64 v) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n && p < end)
+    *p++ = tmp[--n];
+}
+}  // namespace
+
+const StatDesc *Vcpu::stat_descs(u32 *count) const {
+  *count = sizeof(kVcpuStats) / sizeof(kVcpuStats[0]);
+  return kVcpuStats;
+}
+
+void Vcpu::stat_values(u64 *out) {
+  for (u32 i = 0; i < kNrStats; i++)
+    out[i] = __atomic_load_n(&stats_[i], __ATOMIC_RELAXED);
+  for (u32 i = 0; i < kExitReasonBuckets; i++)
+    out[kNrStats + i] = __atomic_load_n(&exit_counts_[i], __ATOMIC_RELAXED);
+}
+
+void Vcpu::stats_id(char *buf, size_t len) const {
+  char *p = buf, *end = buf + len - 1;
+  for (const char *s = "minikvm-vcpu-"; *s && p < end; s++)
+    *p++ = *s;
+  put_dec(p, end, id_);
+  *p = 0;
+}
+
 long Vcpu::ioctl(unsigned int cmd, unsigned long arg) {
+  if (mk_current_mm() != vm_->mm())
+    return -EIO;
+  if (cmd == KVM_GET_STATS_FD)
+    return StatsFd::create(vm_, this);
   mk_mutex_lock(mutex_);
   mk_vcpu_load(ctx_);
   long r;
@@ -928,7 +990,8 @@ long Vcpu::ioctl(unsigned int cmd, unsigned long arg) {
     case KVM_SET_XCRS: r = set_xcrs(arg); break;
     case KVM_GET_MP_STATE: r = get_mp_state(arg); break;
     case KVM_SET_MP_STATE: r = set_mp_state(arg); break;
-    default: r = -ENOTTY; break;
+    // As KVM's kvm_arch_vcpu_ioctl(): an unknown vCPU ioctl is -EINVAL.
+    default: r = -EINVAL; break;
   }
   mk_vcpu_put(ctx_);
   mk_mutex_unlock(mutex_);

@@ -10,6 +10,7 @@
 
 #include "fd_object.h"
 #include "rt/types.h"
+#include "stats.h"
 #include "vcpu_backend.h"
 #include "x86/cpuid.h"
 #include "x86/msrs.h"
@@ -45,7 +46,7 @@ struct Event {
   bool injected = false;  // re-delivery of an event the exit interrupted
 };
 
-class Vcpu final : public FdObject, public x86::MsrContext {
+class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource {
  public:
   // The TSC offset, read/written through the backend's VMCS-MSR accessors.
   static constexpr u32 kTscOffsetPseudoMsr = 0xffffffff;
@@ -96,6 +97,11 @@ class Vcpu final : public FdObject, public x86::MsrContext {
   // MSR and CPUID state (x86/msrs.h, x86/cpuid.h).
   x86::GuestMsrs &msrs() { return msrs_; }
   x86::GuestCpuid &cpuid() { return cpuid_; }
+
+  // StatsSource: KVM_GET_STATS_FD on the vCPU fd.
+  const StatDesc *stat_descs(u32 *count) const override;
+  void stat_values(u64 *out) override;
+  void stats_id(char *buf, size_t len) const override;
 
   // x86::MsrContext: the MSRs whose value lives in the VMCS or the vCPU.
   u64 read_vmcs_msr(x86::VmcsMsr msr) override;

@@ -48,6 +48,7 @@ int Vm::create(Vm **out) {
 }
 
 int Vm::init() {
+  mm_ = mk_current_mm();
   lock_ = mk_mutex_new();
   mmu_lock_ = mk_mutex_new();
   if (!lock_ || !mmu_lock_)
@@ -96,6 +97,7 @@ void Vm::flush_guest_mappings() {
   // Every CPU may cache this EPT's translations (SDM 28.3.3.4): INVEPT on
   // each. The IPI also makes any vCPU in guest mode exit first.
   u64 eptp = mmu_->eptp();
+  __atomic_fetch_add(&tlb_flushes_, 1, __ATOMIC_RELAXED);
   mk_cpus_lock();
   mk_on_each_cpu(invept_fn, &eptp);
   mk_cpus_unlock();
@@ -132,9 +134,10 @@ long Vm::set_memory_region(unsigned long arg) {
   return r;
 }
 
-long Vm::create_vcpu(unsigned long id) {
-  // The order of KVM's checks (kvm_vm_ioctl_create_vcpu): id range, count,
-  // then duplicates.
+long Vm::create_vcpu(unsigned long arg) {
+  // KVM takes the id as a u32 (kvm_vm_ioctl_create_vcpu(kvm, u32 id)), then
+  // checks, in this order: id range, count, duplicates.
+  u32 id = static_cast<u32>(arg);
   if (id >= kMaxVcpuId)
     return -EINVAL;
   mk_mutex_lock(lock_);
@@ -169,8 +172,51 @@ out:
   return r;
 }
 
+namespace {
+constexpr StatDesc kVmStats[] = {
+    {"vcpus", KVM_STATS_TYPE_INSTANT | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
+    {"memslots", KVM_STATS_TYPE_INSTANT | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
+    {"pages_4k", KVM_STATS_TYPE_INSTANT | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
+    {"remote_tlb_flush", KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
+    {"exits", KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
+};
+}  // namespace
+
+const StatDesc *Vm::stat_descs(u32 *count) const {
+  *count = sizeof(kVmStats) / sizeof(kVmStats[0]);
+  return kVmStats;
+}
+
+void Vm::stat_values(u64 *out) {
+  mk_mutex_lock(lock_);
+  out[0] = nr_vcpus_;
+  u64 exits = 0;
+  for (u32 i = 0; i < nr_vcpus_; i++)
+    exits += vcpus_[i]->stat(kStatExits);
+  mk_mutex_unlock(lock_);
+  mk_mutex_lock(mmu_lock_);
+  out[1] = mmu_->memslots().count();
+  out[2] = mmu_->ept().mapped_pages();
+  mk_mutex_unlock(mmu_lock_);
+  out[3] = __atomic_load_n(&tlb_flushes_, __ATOMIC_RELAXED);
+  out[4] = exits;
+}
+
+void Vm::stats_id(char *buf, size_t len) const {
+  const char *s = "minikvm-vm";
+  size_t i = 0;
+  for (; s[i] && i + 1 < len; i++)
+    buf[i] = s[i];
+  buf[i] = 0;
+}
+
 long Vm::ioctl(unsigned int cmd, unsigned long arg) {
+  // As KVM: a VM belongs to the address space that created it.
+  if (mk_current_mm() != mm_)
+    return -EIO;
   switch (cmd) {
+    case KVM_GET_STATS_FD:
+      return StatsFd::create(this, this);
     case KVM_CHECK_EXTENSION:
       return caps::check(static_cast<long>(arg), caps::Scope::kVm);
     case KVM_SET_USER_MEMORY_REGION:

@@ -6,13 +6,14 @@
 
 #include "fd_object.h"
 #include "mmu/guest_mmu.h"
+#include "stats.h"
 #include "rt/types.h"
 
 namespace mk {
 
 class Vcpu;
 
-class Vm final : public FdObject, public mmu::TlbFlusher, public mmu::GuestPhysMem {
+class Vm final : public FdObject, public mmu::TlbFlusher, public mmu::GuestPhysMem, public StatsSource {
  public:
   // KVM_CAP_MAX_VCPUS and KVM_CAP_MAX_VCPU_ID.
   static constexpr u32 kMaxVcpus = 64;
@@ -37,16 +38,23 @@ class Vm final : public FdObject, public mmu::TlbFlusher, public mmu::GuestPhysM
   int write(u64 gpa, const void *buf, size_t len) override;
 
   void flush_guest_mappings() override;
+
+  // StatsSource: KVM_GET_STATS_FD on the VM fd.
+  const StatDesc *stat_descs(u32 *count) const override;
+  void stat_values(u64 *out) override;
+  void stats_id(char *buf, size_t len) const override;
   bool irqchip_requested() const { return irqchip_; }
+  const void *mm() const { return mm_; }
 
  private:
   Vm() = default;
   ~Vm() override;
   int init();
-  long create_vcpu(unsigned long id);
+  long create_vcpu(unsigned long arg);
   long set_memory_region(unsigned long arg);
 
   long refs_ = 1;
+  const void *mm_ = nullptr;  // the creating process's address space
   mmu::GuestMmu *mmu_ = nullptr;
   void *lock_ = nullptr;      // vCPU creation
   void *mmu_lock_ = nullptr;  // memslots and EPT
@@ -54,6 +62,7 @@ class Vm final : public FdObject, public mmu::TlbFlusher, public mmu::GuestPhysM
   u32 nr_vcpus_ = 0;
   bool irqchip_ = false;
   bool vmx_acquired_ = false;
+  u64 tlb_flushes_ = 0;
 };
 
 }  // namespace mk

@@ -9,6 +9,8 @@
 # /payload/vmm says where we are: bochs (VMX: minikvm must create VMs) or
 # qemu (TCG, SVM only: minikvm must load and refuse VMs with EOPNOTSUPP).
 . /testbed/ktap.sh
+. /payload/upstream.sh
+. /payload/garbage.sh
 
 VMM=$(cat /payload/vmm)
 KO=/payload/minikvm.ko
@@ -48,6 +50,34 @@ ioctl_suite() { # name dev expect [env...]
 	suite "$name" env MINIKVM_DEV="$dev" MINIKVM_EXPECT="$expect" "$@" $BIN/dev_ioctl_test
 }
 
+# The VM/vCPU ABI: ioctl tests and guest tests, the same binaries against
+# minikvm and the reference KVM (selftests/ioctl, selftests/guest).
+GUEST_TESTS="modes_test pio_test mmio_test cpuid_test msr_test exception_test entry_fail_test run_test smp_test"
+abi_suites() { # label dev expect
+	for t in vm_ioctl_test vcpu_ioctl_test; do
+		suite "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
+	done
+	for t in $GUEST_TESTS; do
+		suite "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
+	done
+}
+
+# The launcher's example guests: real, protected and long mode, and SMP.
+launcher_hello() { # dev mode guest [args]
+	dev=$1 mode=$2 g=$3
+	shift 3
+	out=$($BIN/minikvm-launch --dev "$dev" ${mode:+--mode "$mode"} --load $BIN/guests/$g "$@" --timeout 20 2>&1)
+	rc=$?
+	echo "$out"
+	[ $rc -eq 0 ] && echo "$out" | grep -q "ello"
+}
+launcher_suite() { # label dev
+	step "$1 launcher hello (real mode)" launcher_hello "$2" real hello-real.bin
+	step "$1 launcher hello (protected mode)" launcher_hello "$2" protected hello-protected.bin
+	step "$1 launcher hello (long mode)" launcher_hello "$2" long hello-long.bin
+	step "$1 launcher SMP hello (4 vCPUs)" launcher_hello "$2" "" smp-hello.bin --vcpus 4
+}
+
 ktap_begin
 dmesg_mark
 ktap_diag "vmm=$VMM kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
@@ -67,6 +97,9 @@ if [ $EXPECT = novmx ]; then
 fi
 if [ $EXPECT = vmx ]; then
 	step "launcher probe creates a VM" $BIN/minikvm-launch --probe
+	abi_suites minikvm /dev/minikvm minikvm
+	launcher_suite minikvm /dev/minikvm
+	GARBAGE_SEEDS=${GARBAGE_SEEDS:-20} garbage_suite /dev/minikvm minikvm
 else
 	step "launcher probe reports EOPNOTSUPP" sh -c "$BIN/minikvm-launch --probe; test \$? -eq 2"
 fi
@@ -78,6 +111,9 @@ dmesg_clean "dmesg clean: minikvm"
 # ---- minikvm as /dev/kvm (as_kvm=1), as the upstream selftests use it ----
 step "insmod minikvm as_kvm=1" insmod $KO as_kvm=1
 ioctl_suite "minikvm-as-kvm dev_ioctl_test" /dev/kvm $EXPECT
+if [ $EXPECT = vmx ]; then
+	upstream_suite "minikvm-as-kvm upstream"
+fi
 step "rmmod minikvm (as_kvm)" rmmod minikvm
 step "/dev/kvm is gone" test ! -e /dev/kvm
 dmesg_clean "dmesg clean: minikvm as_kvm"
@@ -85,6 +121,12 @@ dmesg_clean "dmesg clean: minikvm as_kvm"
 # ---- the reference: the host kernel's KVM, same tests ----
 step "load reference KVM ($KVM_REF)" load_kvm_ref
 ioctl_suite "reference-kvm dev_ioctl_test" /dev/kvm kvm
+abi_suites reference-kvm /dev/kvm kvm
+launcher_suite reference-kvm /dev/kvm
+if [ $EXPECT = vmx ]; then
+	upstream_suite "reference-kvm upstream"
+	GARBAGE_SEEDS=${GARBAGE_SEEDS:-20} garbage_suite /dev/kvm reference-kvm
+fi
 step_not "insmod minikvm as_kvm=1 refused while kvm owns minor 232" insmod $KO as_kvm=1
 step "dmesg: clear message about minor 232" dmesg_has 'minikvm: misc minor 232 \(/dev/kvm\) is taken'
 step "insmod minikvm beside KVM" insmod $KO

@@ -77,7 +77,8 @@ TEST_F(SystemDev, CreateVmGivesAnFdThatAnswersItsIoctls) {
   EXPECT_EQ(mk::user::fd_ioctl(fd, KVM_CREATE_VCPU, 0), -EEXIST);
   // The vCPU fd keeps the VM alive after the VM fd is closed.
   EXPECT_EQ(mk::user::fd_close(fd), 0);
-  EXPECT_EQ(mk::user::fd_ioctl(vcpu, KVM_GET_API_VERSION, 0), -ENOTTY);
+  // As KVM: an ioctl the vCPU fd does not know is -EINVAL.
+  EXPECT_EQ(mk::user::fd_ioctl(vcpu, KVM_GET_API_VERSION, 0), -EINVAL);
   EXPECT_EQ(mk::user::fd_close(vcpu), 0);
 }
 
@@ -162,3 +163,20 @@ TEST_F(SystemDev, CoreInitOutOfMemory) {
 }
 
 }  // namespace
+
+TEST(SystemDevAbi, SupportedCpuidAndMsrListAnswer) {
+  mk::user::reset_machine();
+  ASSERT_EQ(mk_core_init(), 0);
+  alignas(8) static unsigned char cbuf[sizeof(kvm_cpuid2) + 256 * sizeof(kvm_cpuid_entry2)];
+  auto *c = reinterpret_cast<kvm_cpuid2 *>(cbuf);
+  c->nent = 256;
+  EXPECT_EQ(mk_core_dev_ioctl(KVM_GET_SUPPORTED_CPUID, reinterpret_cast<unsigned long>(c)), 0);
+  EXPECT_GT(c->nent, 0u);
+  alignas(8) static unsigned char lbuf[sizeof(kvm_msr_list) + 512 * 4];
+  auto *l = reinterpret_cast<kvm_msr_list *>(lbuf);
+  l->nmsrs = 512;
+  EXPECT_EQ(mk_core_dev_ioctl(KVM_GET_MSR_INDEX_LIST, reinterpret_cast<unsigned long>(l)), 0);
+  EXPECT_GT(l->nmsrs, 0u);
+  mk_core_exit();
+  mk::user::reset_machine();
+}

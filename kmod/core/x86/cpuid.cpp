@@ -153,7 +153,7 @@ struct Builder {
       e->flags |= KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
     return e;
   }
-  // The last entry added (for leaves that add subleaves in a loop).
+  // For leaves minikvm reports but describes nothing in.
   static void zero(CpuidEntry *e) { e->eax = e->ebx = e->ecx = e->edx = 0; }
 };
 
@@ -174,6 +174,8 @@ void basic_leaf(Builder &b, u32 fn) {
         e->ecx &= ~c::features_ecx::kXsave;
       if (!avx)
         e->ecx &= ~kNeedAvxLeaf1Ecx;
+      // KVM leaves the hypervisor bit to the VMM; minikvm offers it, as
+      // it is true of every guest it runs.
       e->ecx |= c::features_ecx::kHypervisor;
       e->edx &= kLeaf1Edx;
       break;

@@ -20,6 +20,11 @@
 //  - reserved bits with MAXPHYADDR [4.3-4.5 tables, 4.7];
 //  - accessed and dirty flags [4.8];
 //  - the #PF error code P, W/R, U/S, RSVD, I/D and CR2 [4.7].
+// Where KVM 6.1's walker (mmu/paging_tmpl.h, mmu.c) differs: for a guest
+// whose CPUID vendor is AMD-compatible KVM also reserves bit 8 of non-leaf
+// PML4Es/PDPTEs (minikvm follows Intel: ignored); for 4-MByte pages KVM
+// assumes PSE-36 with 36 physical bits whatever MAXPHYADDR is (minikvm
+// uses min(MAXPHYADDR, 40), table 4-4).
 // Not modelled: protection keys (CR4.PKE/PKS: bits 62:59 of a 4/5-level
 // leaf are neither checked nor reported as PK; no #PF for PKRU), shadow
 // stacks, HLAT, SGX, memory types (PAT/PCD/PWT), global pages and TLBs

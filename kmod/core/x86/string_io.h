@@ -52,8 +52,11 @@
 //  - complete_in() writes INS elements one at a time and stops at the first
 //    fault with RCX/RDI counting the elements written, as the architecture
 //    does for REP string instructions. KVM does so for DF = 1 but with DF =
-//    0 writes the whole batch in one access (no register update on a fault,
-//    possibly a partial write of the first page).
+//    0 writes the whole batch as one access: a fault leaves RCX/RDI as they
+//    were (and may follow a partial write of the first page), and the
+//    segment limit is checked for the batch as a whole, so a batch across a
+//    16-bit DI wrap (DI = 0xfffc, 3 words) is #GP in KVM where the
+//    processor, and minikvm, wrap DI to 0 and go on.
 //  - complete_in() uses the registers as they are at completion. If
 //    userspace changed them (KVM_SET_REGS) it writes min(io.count,
 //    recomputed count) elements; KVM writes the recomputed count, taking

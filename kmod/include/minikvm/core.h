@@ -26,6 +26,9 @@ void mk_core_fd_release(void *obj);
  * pgoff, or NULL (SIGBUS). */
 void *mk_core_fd_mmap_page(void *obj, unsigned long pgoff);
 
+/* read() of such an fd at *pos (advanced): bytes read or a negative errno. */
+long mk_core_fd_read(void *obj, unsigned long user_buf, unsigned long size, long long *pos);
+
 /* CPU hotplug (mk_cpuhp_register): run on that CPU. */
 int mk_core_cpu_online(unsigned int cpu);
 int mk_core_cpu_offline(unsigned int cpu);

@@ -103,6 +103,8 @@ void *mk_vcpu_ctx_new(void *obj);
 void mk_vcpu_ctx_free(void *ctx);
 void mk_vcpu_load(void *ctx);
 void mk_vcpu_put(void *ctx);
+/* The current process's address space, as an identity to compare. */
+const void *mk_current_mm(void);
 /* Non-zero when a signal is pending for the current task. */
 int mk_signal_pending(void);
 void mk_cond_resched(void);

@@ -142,13 +142,27 @@ static const struct vm_operations_struct mk_fd_vm_ops = {
 
 static int mk_fd_mmap(struct file *file, struct vm_area_struct *vma)
 {
+	/* Only fds with pages (vCPUs) can be mapped; KVM: -ENODEV otherwise. */
+	if (!mk_core_fd_mmap_page(file->private_data, 0))
+		return -ENODEV;
 	/* The pages are the fd's for as long as the file lives (the VMA holds it). */
 	vma->vm_ops = &mk_fd_vm_ops;
 	return 0;
 }
 
+static ssize_t mk_fd_read(struct file *file, char __user *buf, size_t size, loff_t *pos)
+{
+	long long p = *pos;
+	long r = mk_core_fd_read(file->private_data, (unsigned long)buf, size, &p);
+
+	if (r >= 0)
+		*pos = p;
+	return r;
+}
+
 static const struct file_operations mk_fd_fops = {
 	.owner = THIS_MODULE,
+	.read = mk_fd_read,
 	.unlocked_ioctl = mk_fd_ioctl,
 	.mmap = mk_fd_mmap,
 	.compat_ioctl = compat_ptr_ioctl,

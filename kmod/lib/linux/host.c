@@ -269,6 +269,11 @@ void mk_vcpu_put(void *ctx)
 	preempt_enable();
 }
 
+const void *mk_current_mm(void)
+{
+	return current->mm;
+}
+
 int mk_signal_pending(void)
 {
 	return signal_pending(current);

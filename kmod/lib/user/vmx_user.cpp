@@ -94,6 +94,7 @@ void *mk_vcpu_ctx_new(void *obj) {
 void mk_vcpu_ctx_free(void *ctx) { std::free(ctx); }
 void mk_vcpu_load(void *ctx) { mk_core_vcpu_sched_in(static_cast<UserVcpuCtx *>(ctx)->obj, 0); }
 void mk_vcpu_put(void *ctx) { mk_core_vcpu_sched_out(static_cast<UserVcpuCtx *>(ctx)->obj); }
+const void *mk_current_mm(void) { return &vmx(); }
 int mk_signal_pending(void) { return vmx().signal_pending; }
 void mk_cond_resched(void) {}
 int mk_guest_enter_begin(void) { return vmx().signal_pending ? -4 /* -EINTR */ : 0; }
