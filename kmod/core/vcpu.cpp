@@ -640,6 +640,10 @@ int Vcpu::set_sregs_checked(const kvm_sregs &s) {
   if ((s.efer & kLme) && (s.cr0 & kPg)) {
     if (!(s.cr4 & kPae) || !(s.efer & kLma))
       return -EINVAL;
+    // CR3 must be a legal GPA for the guest's MAXPHYADDR (known once
+    // KVM_SET_CPUID2 gave one, as KVM's reserved_gpa_bits).
+    if (cpuid_.nent() && (s.cr3 & cpuid_.reserved_gpa_bits()))
+      return -EINVAL;
   } else if ((s.efer & kLma) || s.cs.l) {
     return -EINVAL;
   }
@@ -884,7 +888,12 @@ long Vcpu::run_ioctl(unsigned long arg) {
     if (r)
       goto out;
   }
-  cr8_ = run_->cr8 & 15;
+  // Without an in-kernel APIC, KVM_RUN loads kvm_run->cr8 first (kvm_set_cr8).
+  if (run_->cr8 > 15) {
+    r = -EINVAL;
+    goto out;
+  }
+  cr8_ = run_->cr8;
   r = complete_userspace_io();
   if (r <= 0)
     goto out;

@@ -109,9 +109,9 @@ TEST_F(dev, check_extension_reports_only_what_exists)
 {
 	/* Capabilities minikvm does not implement yet must answer 0. */
 	static const long absent[] = {
-		KVM_CAP_IRQCHIP, KVM_CAP_USER_MEMORY, KVM_CAP_NR_VCPUS,
-		KVM_CAP_MAX_VCPUS, KVM_CAP_IRQFD, KVM_CAP_SPLIT_IRQCHIP,
-		KVM_CAP_X2APIC_API, KVM_CAP_IOEVENTFD, KVM_CAP_SET_TSS_ADDR,
+		KVM_CAP_IRQCHIP, KVM_CAP_IRQFD, KVM_CAP_SPLIT_IRQCHIP,
+		KVM_CAP_X2APIC_API, KVM_CAP_IOEVENTFD, KVM_CAP_MULTI_ADDRESS_SPACE,
+		KVM_CAP_PIT2, KVM_CAP_IRQ_ROUTING,
 	};
 	unsigned int i;
 

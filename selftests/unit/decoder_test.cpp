@@ -896,8 +896,12 @@ void check_invariants(const u8 *bytes, size_t avail, Mode mode, int ret, const I
     ASSERT_EQ(insn.dest_size, s);
     break;
   case Op::kLoadZeroExtend:
-  case Op::kLoadSignExtend:
     ASSERT_TRUE(s == 1 || s == 2);
+    ASSERT_TRUE(insn.dest_size == 2 || insn.dest_size == 4 || insn.dest_size == 8);
+    break;
+  case Op::kLoadSignExtend:
+    // MOVSX reads 1 or 2 bytes; MOVSXD (64-bit mode) 2 or 4.
+    ASSERT_TRUE(s == 1 || s == 2 || (s == 4 && mode == Mode::kLong64));
     ASSERT_TRUE(insn.dest_size == 2 || insn.dest_size == 4 || insn.dest_size == 8);
     break;
   case Op::kStore:
@@ -987,3 +991,26 @@ TEST(Decoder, FuzzNeverCrashesOrOverreads) {
 }
 
 }  // namespace
+
+TEST(DecoderMovsxd, LongModeForms) {
+  using namespace mk::x86;
+  Insn insn{};
+  // 48 63 07: movslq (%rdi), %rax
+  const mk::u8 w[] = {0x48, 0x63, 0x07};
+  ASSERT_EQ(decode(w, sizeof(w), Mode::kLong64, &insn), 0);
+  EXPECT_EQ(insn.op, Op::kLoadSignExtend);
+  EXPECT_EQ(insn.access_size, 4);
+  EXPECT_EQ(insn.dest_size, 8);
+  EXPECT_EQ(insn.length, 3);
+  Gprs g{};
+  g.r[0] = 0x1111111111111111ull;
+  complete_load(insn, g, 0x80000000u);
+  EXPECT_EQ(g.r[0], 0xffffffff80000000ull);
+  // 63 07 without REX.W: a 32-bit move that zero-extends into RAX.
+  const mk::u8 d[] = {0x63, 0x07};
+  ASSERT_EQ(decode(d, sizeof(d), Mode::kLong64, &insn), 0);
+  EXPECT_EQ(insn.access_size, 4);
+  EXPECT_EQ(insn.dest_size, 4);
+  // Outside 64-bit mode 63h is ARPL, not a MOV form.
+  EXPECT_EQ(decode(d, sizeof(d), Mode::kProt32, &insn), -EINVAL);
+}

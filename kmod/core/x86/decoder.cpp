@@ -232,6 +232,15 @@ int decode(const u8 *bytes, size_t avail, Mode mode, Insn *out) {
     insn.access_size = b & 1 ? opsize : 1;
     modrm_form = false;
     break;
+  case 0x63:
+    // MOVSXD (64-bit mode only; elsewhere 63h is ARPL): REX.W r64 <- r/m32
+    // sign-extended; without REX.W r32 <- r/m32, with 66h r16 <- r/m16.
+    if (!long64)
+      return -EINVAL;
+    insn.op = Op::kLoadSignExtend;
+    insn.access_size = opsize == 2 ? 2 : 4;
+    insn.dest_size = opsize;
+    break;
   case 0x0f: {
     // Two-byte opcodes (SDM vol. 2 2.1.2, table A-3).
     if (int err = r.need(1))
