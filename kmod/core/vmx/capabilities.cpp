@@ -104,6 +104,9 @@ constexpr u32 kProc2Optional = v::proc2::kEnableVpid | v::proc2::kWbinvdExiting;
 
 constexpr Need kExitRequired[] = {
     {"64-bit host (host address-space size)", v::exit_ctl::kHostAddressSpaceSize},
+    // The exit takes the interrupt from the local APIC and minikvm runs the
+    // host's handler for its vector at once, as KVM does.
+    {"acknowledge interrupt on exit", v::exit_ctl::kAckInterruptOnExit},
     {"save IA32_EFER", v::exit_ctl::kSaveEfer},
     {"load IA32_EFER on exit", v::exit_ctl::kLoadEfer},
 };

@@ -488,7 +488,13 @@ int VmxVcpu::run_once() {
   u32 intr_info = 0;
   if (!r) {
     vmcs_.launched = true;
-    if ((reason & 0xffff) == static_cast<u32>(E::kExceptionOrNmi)) {
+    if ((reason & 0xffff) == static_cast<u32>(E::kExternalInterrupt)) {
+      // Acknowledged by the exit (SDM 27.2.2): the vector is in the
+      // interruption information; the host handles it now.
+      u32 info = rd(F::kExitInterruptionInfo);
+      if (info & kIntrValid)
+        mk_host_irq(info & 0xff);
+    } else if ((reason & 0xffff) == static_cast<u32>(E::kExceptionOrNmi)) {
       intr_info = rd(F::kExitInterruptionInfo);
       // An NMI belongs to the host: run its handler before interrupts come
       // back on (SDM 27.2.2: NMI exiting).

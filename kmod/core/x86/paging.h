@@ -24,12 +24,14 @@
 // whose CPUID vendor is AMD-compatible KVM also reserves bit 8 of non-leaf
 // PML4Es/PDPTEs (minikvm follows Intel: ignored); for 4-MByte pages KVM
 // assumes PSE-36 with 36 physical bits whatever MAXPHYADDR is (minikvm
-// uses min(MAXPHYADDR, 40), table 4-4).
+// uses min(MAXPHYADDR, 40), table 4-4); KVM does not re-check the PAE
+// PDPTE registers' reserved bits when walking (they were checked when
+// loaded), minikvm reports a set one as RSVD.
 // Not modelled: protection keys (CR4.PKE/PKS: bits 62:59 of a 4/5-level
 // leaf are neither checked nor reported as PK; no #PF for PKRU), shadow
 // stacks, HLAT, SGX, memory types (PAT/PCD/PWT), global pages and TLBs
-// (each call walks the tables afresh, as an emulator must: SDM 4.10.2 lets
-// the processor use stale TLB entries, never requires it).
+// (each call walks the tables afresh, as KVM's emulator does; SDM 4.10.2
+// allows the processor stale TLB entries but never requires them).
 #pragma once
 
 #include "../mmu/guest_phys_mem.h"

@@ -78,7 +78,10 @@
 //    segment.h and paging.h list.
 // The caller handles what follows any emulated instruction: the interrupt
 // shadow (KVM clears it), single-stepping (EFLAGS.TF), and RF in the
-// RFLAGS image pushed for a fault.
+// RFLAGS image pushed for a fault. It writes StringIoRegs back to the VMCS
+// whole, RF included (on kvm_intel, measured in Bochs, the processor then
+// saves RF = 0 at the next exit of the re-executed REP INS; SVM keeps 1).
+// The I/O exit's own registers come from the VMCS at each exit.
 #pragma once
 
 #include <linux/kvm.h>

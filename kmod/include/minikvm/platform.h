@@ -141,6 +141,9 @@ void mk_host_after_exit(const struct mk_host_state *hs);
  * after a context switch (selectors, LDTR, TSS and GDT limits): once before
  * the thread leaves the vCPU (sched out, return to userspace). */
 void mk_host_restore(const struct mk_host_state *hs);
+/* An external interrupt a VM exit acknowledged: run the host's handler for
+ * vector (interrupts off). */
+void mk_host_irq(unsigned int vector);
 /* An NMI that caused a VM exit: run the host's NMI handler (interrupts off). */
 void mk_host_nmi(void);
 

@@ -410,6 +410,23 @@ void mk_host_restore(const struct mk_host_state *hs)
 	load_fixmap_gdt(raw_smp_processor_id());
 }
 
+void mk_vmx_do_interrupt_irqoff(unsigned long handler);
+
+void mk_host_irq(unsigned int vector)
+{
+	/*
+	 * The VM exit acknowledged the interrupt (the local APIC has it in
+	 * service): run the host's handler for that vector as the CPU would
+	 * have, through the IDT gate (KVM: handle_external_interrupt_irqoff).
+	 */
+	struct desc_ptr idt;
+	gate_desc *desc;
+
+	store_idt(&idt);
+	desc = (gate_desc *)idt.address + (vector & 0xff);
+	mk_vmx_do_interrupt_irqoff(gate_offset(desc));
+}
+
 void mk_host_nmi(void)
 {
 	/*

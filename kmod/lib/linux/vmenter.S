@@ -23,6 +23,7 @@
 #include <asm/asm.h>
 #include <asm/nospec-branch.h>
 #include <asm/unwind_hints.h>
+#include <asm/segment.h>
 
 #define MK_RAX	0*8
 #define MK_RCX	1*8
@@ -167,3 +168,23 @@ SYM_INNER_LABEL(mk_vmx_vmexit, SYM_L_GLOBAL)
 	mov  $1, %ebx
 	jmp  .Lclear_regs
 SYM_FUNC_END(mk_vmx_vcpu_run)
+
+/*
+ * mk_vmx_do_interrupt_irqoff(handler): runs the host's IDT handler for an
+ * external interrupt that a VM exit acknowledged ("acknowledge interrupt on
+ * exit", SDM 24.7.1, 27.2.2): the handler expects an interrupt frame
+ * (SS, RSP, RFLAGS, CS, return RIP on a 16-byte aligned stack) and leaves
+ * with IRET, which keeps interrupts off (the pushed RFLAGS has IF = 0).
+ */
+SYM_FUNC_START(mk_vmx_do_interrupt_irqoff)
+	push %rbp
+	mov  %rsp, %rbp
+	and  $-16, %rsp
+	push $__KERNEL_DS
+	push %rbp
+	pushf
+	push $__KERNEL_CS
+	CALL_NOSPEC rdi
+	leave
+	RET
+SYM_FUNC_END(mk_vmx_do_interrupt_irqoff)

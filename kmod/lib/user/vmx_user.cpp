@@ -104,6 +104,7 @@ void mk_host_state_read(struct mk_host_state *hs) { *hs = mk_host_state{}; }
 void mk_host_after_exit(const struct mk_host_state *) {}
 void mk_host_restore(const struct mk_host_state *) {}
 void mk_host_nmi(void) {}
+void mk_host_irq(unsigned int) {}
 int mk_wrmsr_safe(unsigned int, unsigned long long) { return 0; }
 
 int mk_vmx_vcpu_run(unsigned long long *, int) {
