@@ -534,7 +534,7 @@ TEST_F(GuestCpuidTest, NoLeaksWhenAllocationsFail) {
 
 // ---- lookup: kvm_cpuid() semantics ---------------------------------------
 
-class Lookup : public Cpuid {
+class CpuidLookup : public Cpuid {
  protected:
   void SetUp() override {
     Cpuid::SetUp();
@@ -567,7 +567,7 @@ class Lookup : public Cpuid {
   GuestCpuid g;
 };
 
-TEST_F(Lookup, ExactMatchesHonorTheSignificantIndexFlag) {
+TEST_F(CpuidLookup, ExactMatchesHonorTheSignificantIndexFlag) {
   expect(1, 0, {0x50654, 0x800, 0, 0}, true);
   expect(1, 7, {0x50654, 0x800, 0, 0}, true);  // leaf 1 is not indexed
   // The runtime APIC bit follows IA32_APIC_BASE (0 here).
@@ -575,14 +575,14 @@ TEST_F(Lookup, ExactMatchesHonorTheSignificantIndexFlag) {
   expect(0xd, 0, {0x7, 576, 0x340, 0}, true);
 }
 
-TEST_F(Lookup, InRangeButAbsentIsZero) {
+TEST_F(CpuidLookup, InRangeButAbsentIsZero) {
   expect(3, 0, {0, 0, 0, 0}, false);
   expect(0xd, 2, {0, 0, 0, 0}, false);
   expect(0x40000001, 0, {0, 0, 0, 0}, false);
   expect(0x80000005, 0, {0, 0, 0, 0}, false);
 }
 
-TEST_F(Lookup, AboveTheClassMaximumReadsTheHighestBasicLeaf) {
+TEST_F(CpuidLookup, AboveTheClassMaximumReadsTheHighestBasicLeaf) {
   // SDM vol. 2A: out-of-range leaves return the highest basic leaf's data,
   // ECX still selecting its subleaf.
   expect(0xe, 1, {0x1, 0, 0, 0}, false);
@@ -595,14 +595,14 @@ TEST_F(Lookup, AboveTheClassMaximumReadsTheHighestBasicLeaf) {
   expect(0xffffffff, 0, {0x7, 576, 0x340, 0}, false);
 }
 
-TEST_F(Lookup, TopologyLeafEchoesSubleafAndX2apicId) {
+TEST_F(CpuidLookup, TopologyLeafEchoesSubleafAndX2apicId) {
   expect(0xb, 0, {1, 2, 0x100, 9}, true);
   expect(0xb, 5, {0, 0, 5, 9}, false);
   expect(0xb, 0x1ff, {0, 0, 0xff, 9}, false);
   expect(0x1f, 3, {0, 0, 0, 0}, false);  // 1FH has no subleaf 1 here
 }
 
-TEST_F(Lookup, RedirectToMaxBasicTopologyLeafKeepsItsRules) {
+TEST_F(CpuidLookup, RedirectToMaxBasicTopologyLeafKeepsItsRules) {
   CpuidEntry t[] = {
       entry(0x0, 0, 0, 0xb, 0x756e6547, 0x6c65746e, 0x49656e69),
       entry(0xb, 0, kSig, 1, 2, 0x100, 4),
@@ -613,7 +613,7 @@ TEST_F(Lookup, RedirectToMaxBasicTopologyLeafKeepsItsRules) {
   expect(0x30, 7, {0, 0, 7, 4}, false);
 }
 
-TEST_F(Lookup, AmdVendorsGiveZerosOutOfRange) {
+TEST_F(CpuidLookup, AmdVendorsGiveZerosOutOfRange) {
   for (const char *v : {"AuthenticAMD", "HygonGenuine"}) {
     u32 r[3];
     memcpy(r, v, 12);
@@ -624,7 +624,7 @@ TEST_F(Lookup, AmdVendorsGiveZerosOutOfRange) {
   }
 }
 
-TEST_F(Lookup, NoLeaf0NoRedirect) {
+TEST_F(CpuidLookup, NoLeaf0NoRedirect) {
   CpuidEntry t[] = {entry(0xd, 0, kSig, 7, 0, 0, 0)};
   ASSERT_EQ(g.set_entries(t, 1, false), 0);
   expect(0x20, 0, {0, 0, 0, 0}, false);
