@@ -88,9 +88,7 @@ void Vm::put() {
 void Vm::release() { put(); }
 
 namespace {
-void invept_fn(void *arg) {
-  ia32::vmx::insn::invept(ia32::vmx::insn::InveptType::kSingleContext, *static_cast<u64 *>(arg));
-}
+void invept_fn(void *arg) { vmx::Host::get()->flush_ept(*static_cast<u64 *>(arg)); }
 }  // namespace
 
 void Vm::flush_guest_mappings() {

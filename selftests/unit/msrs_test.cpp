@@ -174,8 +174,11 @@ TEST_F(Msrs, SysenterMsrsGoToTheVmcs) {
   EXPECT_EQ(set(+I::kSysenterCs, 0x1234500000010ull), kMsrOk);
   EXPECT_EQ(vcpu_.field(VmcsMsr::kSysenterCs), 0x10u) << "a 32-bit field";
   EXPECT_EQ(get(+I::kSysenterCs), 0x10u);
-  EXPECT_EQ(set(+I::kSysenterEsp, kNonCanonical), kMsrOk) << "made canonical, not refused";
+  EXPECT_EQ(set(+I::kSysenterEsp, kNonCanonical, true), kMsrOk) << "userspace's: made canonical";
   EXPECT_EQ(get(+I::kSysenterEsp), kCanonicalHigh);
+  EXPECT_EQ(set(+I::kSysenterEip, kNonCanonical), kMsrFault) << "the guest's: #GP, as the CPU";
+  EXPECT_EQ(set(+I::kSysenterEip, kCanonicalHigh | 0x10), kMsrOk);
+  EXPECT_EQ(get(+I::kSysenterEip), kCanonicalHigh | 0x10);
   EXPECT_EQ(set(+I::kSysenterEip, 0x12345678), kMsrOk);
   EXPECT_EQ(vcpu_.field(VmcsMsr::kSysenterEip), 0x12345678u);
 }

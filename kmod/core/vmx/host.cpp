@@ -258,6 +258,22 @@ void Host::free_vmcs(Vmcs *v) {
   v->va = nullptr;
 }
 
+void Host::flush_vpid(u16 vpid) {
+  if (!vpid)
+    return;
+  if (caps_.ept_vpid & (1ull << 41))  // single-context INVVPID
+    insn::invvpid(insn::InvvpidType::kSingleContext, vpid);
+  else
+    insn::invvpid(insn::InvvpidType::kAllContext, 0);
+}
+
+void Host::flush_ept(u64 eptp) {
+  if (caps_.ept_vpid & (1ull << 25))  // single-context INVEPT
+    insn::invept(insn::InveptType::kSingleContext, eptp);
+  else
+    insn::invept(insn::InveptType::kGlobal, 0);
+}
+
 u16 Host::alloc_vpid() {
   if (!has_vpid())
     return 0;

@@ -50,6 +50,12 @@ class Host {
   int alloc_vmcs(Vmcs *vmcs);
   void free_vmcs(Vmcs *vmcs);  // clears it first
 
+  // Drop the cached translations of one VPID / one EPT on this CPU, with
+  // the narrowest INVVPID/INVEPT type the CPU offers (IA32_VMX_EPT_VPID_CAP,
+  // SDM A.10): single-context, else all-context.
+  void flush_vpid(u16 vpid);
+  void flush_ept(u64 eptp);
+
   // VPIDs 1..65535 (0 is the host's, SDM 28.1); 0 when exhausted or off.
   u16 alloc_vpid();
   void free_vpid(u16 vpid);

@@ -335,8 +335,8 @@ int VmxVcpu::guest_set_cr0(u64 val) {
   bool flush = (val ^ cr0_) & (kCr0Pg | kCr0Pe | (1ull << 16));
   write_cr0(val);
   update_entry_controls();
-  if (flush && vpid_)
-    insn::invvpid(insn::InvvpidType::kSingleContext, vpid_);
+  if (flush)
+    host_->flush_vpid(vpid_);
   return 0;
 }
 
@@ -358,8 +358,8 @@ int VmxVcpu::guest_set_cr4(u64 val) {
   }
   bool flush = (val ^ cr4_) & ((1ull << 4) | (1ull << 5) | (1ull << 7) | (1ull << 17) | kCr4Smep | kCr4Smap | kCr4Pke);
   write_cr4(val);
-  if (flush && vpid_)
-    insn::invvpid(insn::InvvpidType::kSingleContext, vpid_);
+  if (flush)
+    host_->flush_vpid(vpid_);
   return 0;
 }
 
@@ -464,9 +464,8 @@ int VmxVcpu::run_once() {
   // the preempt notifier made the VMCS current here (load()).
   if (need_flush_) {
     need_flush_ = false;
-    if (vpid_)
-      insn::invvpid(insn::InvvpidType::kSingleContext, vpid_);
-    insn::invept(insn::InveptType::kSingleContext, vcpu_->vm()->mmu().eptp());
+    host_->flush_vpid(vpid_);
+    host_->flush_ept(vcpu_->vm()->mmu().eptp());
   }
   if (!guest_msrs_) {
     // SYSCALL/SWAPGS MSRs are not in the VMCS: the guest's go in now, the
@@ -827,8 +826,7 @@ int VmxVcpu::set_sregs(const kvm_sregs &s) {
   update_entry_controls();
   if (pae_paging())
     load_pdptrs(s.cr3);
-  if (vpid_)
-    insn::invvpid(insn::InvvpidType::kSingleContext, vpid_);
+  host_->flush_vpid(vpid_);
   return 0;
 }
 

@@ -11,6 +11,12 @@ namespace mk::x86 {
 
 namespace c = ia32::cpuid;
 
+// The ioctl numbers encode these sizes: with C++'s 1-byte empty struct in
+// __DECLARE_FLEX_ARRAY they would differ from C's (uapi-shim/linux/stddef.h).
+static_assert(sizeof(struct kvm_cpuid2) == 8 && sizeof(struct kvm_cpuid) == 8, "C layout");
+static_assert(sizeof(CpuidEntry) == 40 && sizeof(struct kvm_cpuid_entry) == 24, "C layout");
+static_assert(KVM_GET_SUPPORTED_CPUID == 0xc008ae05 && KVM_SET_CPUID2 == 0x4008ae90, "KVM's numbers");
+
 namespace {
 
 // CR4 bits (SDM vol. 3A 2.5). Only those the CPUID-dependent reserved-bit

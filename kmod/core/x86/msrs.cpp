@@ -11,6 +11,11 @@ namespace mk::x86 {
 namespace m = ia32::msr;
 using I = m::Index;
 
+// As in cpuid.cpp: the C layout the ioctl numbers are made from.
+static_assert(sizeof(struct kvm_msrs) == 8 && sizeof(struct kvm_msr_list) == 4, "C layout");
+static_assert(sizeof(struct kvm_msr_entry) == 16, "C layout");
+static_assert(KVM_GET_MSRS == 0xc008ae88 && KVM_GET_MSR_INDEX_LIST == 0xc004ae02, "KVM's numbers");
+
 namespace {
 
 constexpr u64 kCr0Pg = 1ull << 31;
@@ -324,8 +329,12 @@ int GuestMsrs::set(u32 index, u64 value, bool host_initiated) {
       return kMsrOk;
     case +I::kSysenterEsp:
     case +I::kSysenterEip:
-      // Intel #GPs on non-canonical values, AMD ignores bits 63:32; KVM
-      // makes the value canonical so VM entry cannot fail on it.
+      // The guest's WRMSR of a non-canonical value #GPs on Intel CPUs
+      // (kvm_intel does not intercept these MSRs: the CPU raises it; seen
+      // on Bochs). Userspace values are made canonical, as KVM does, so
+      // VM entry cannot fail on them.
+      if (!host_initiated && !is_canonical(value))
+        return kMsrFault;
       ctx_.write_vmcs_msr(index == +I::kSysenterEsp ? VmcsMsr::kSysenterEsp : VmcsMsr::kSysenterEip,
                           canonicalize(value));
       return kMsrOk;
