@@ -120,9 +120,17 @@ int Machine::setup_cpu(unsigned index, Mode mode, uint64_t entry, const uint64_t
     regs.r8 = gprs[8]; regs.r9 = gprs[9]; regs.r10 = gprs[10]; regs.r11 = gprs[11];
     regs.r12 = gprs[12]; regs.r13 = gprs[13]; regs.r14 = gprs[14]; regs.r15 = gprs[15];
   }
-  // Bit 1 of RFLAGS is reserved and reads as 1 (SDM Vol. 1 3.4.3); IF=0:
-  // there is no interrupt controller to deliver anything yet.
-  regs.rflags = 0x2;
+  // Bit 1 of RFLAGS is reserved and reads as 1 (SDM Vol. 1 "EFLAGS
+  // Register"). IF=1 changes nothing for the guest: there is no irqchip
+  // and the launcher never calls KVM_INTERRUPT, so nothing is injected.
+  // It is for the testbed: under Bochs 2.7 with kvm_intel, a guest loop
+  // without exits run with IF=0 (`jmp .`) stopped the emulated machine's
+  // own timer interrupts from reaching its kernel (external-interrupt
+  // exiting must ignore guest IF, SDM Vol. 3C "Pin-Based VM-Execution
+  // Controls"), so --timeout never fired and the boot hung; the same loop
+  // after an STI was stopped after 1 s (measured, README.md). Entering
+  // with IF=1 is meant to give every guest the second behaviour.
+  regs.rflags = 0x202;
   regs.rdi = index;
   regs.rsi = vcpu_fds_.size();
   uint64_t stack_bottom = kStackBase + index * kStackSize;

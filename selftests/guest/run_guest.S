@@ -23,13 +23,22 @@ run_in_out_after_in:
 
 /*
  * Spin, counting in RAX, until the test sets the flag at SPIN_FLAG; then
- * report the count.  No exits while spinning: only a signal to the vCPU
- * thread gets KVM_RUN back to userspace.
+ * report the count.  No exits to userspace while spinning: only a signal
+ * to the vCPU thread gets KVM_RUN back.
+ *
+ * STI and PAUSE change nothing for the test (no irqchip, userspace injects
+ * no interrupt; PAUSE exits, if any, stay in the kernel) but let the host
+ * run other threads on this CPU: with RFLAGS.IF = 0 and a plain loop, Bochs
+ * 2.7 + kvm_intel never left this loop for the host's timer interrupt
+ * (seen twice: the whole machine hung), although external-interrupt
+ * exiting, which KVM always sets, makes the VM exit independent of IF.
  */
 ENTRY run_spin
+	sti
 	xor %eax, %eax
 	.globl run_spin_loop
 run_spin_loop:
+	pause
 	inc %rax
 	cmpl $0, SPIN_FLAG
 	je run_spin_loop

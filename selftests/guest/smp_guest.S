@@ -14,8 +14,14 @@
 smp_blob_start:
 	.code64
 
-/* vCPU 0: publish FLAG0, report, wait for vCPU 1's answer, report it. */
+/*
+ * vCPU 0: publish FLAG0, report, wait for vCPU 1's answer, report it.
+ * The waits spin without exits; STI and PAUSE let the host schedule the
+ * other vCPU's thread on a single CPU (see run_guest.S: Bochs 2.7 does not
+ * take the host's timer interrupt from a guest spinning with IF = 0).
+ */
 ENTRY smp_cpu0
+	sti
 	movl $0x11111111, FLAG0
 	mov $0xc0c0c0c0, %eax
 	out %eax, $0x10
@@ -28,6 +34,7 @@ ENTRY smp_cpu0
 
 /* vCPU 1: wait for FLAG0, report what it saw, answer in FLAG1. */
 ENTRY smp_cpu1
+	sti
 1:	pause
 	cmpl $0x11111111, FLAG0
 	jne 1b

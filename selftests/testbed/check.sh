@@ -52,16 +52,12 @@ ioctl_suite() { # name dev expect [env...]
 
 # The VM/vCPU ABI: ioctl tests and guest tests, the same binaries against
 # minikvm and the reference KVM (selftests/ioctl, selftests/guest).
-GUEST_TESTS="modes_test pio_test mmio_test cpuid_test msr_test exception_test run_test smp_test"
+GUEST_TESTS="modes_test pio_test mmio_test cpuid_test msr_test exception_test entry_fail_test run_test smp_test"
 abi_suites() { # label dev expect
 	for t in vm_ioctl_test vcpu_ioctl_test; do
 		suite "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
 	done
-	tests=$GUEST_TESTS
-	# entry_fail_test stops the Bochs guest when run on minikvm (under
-	# investigation, see the issue note): reference only until fixed.
-	[ "$3" = kvm ] && tests="$tests entry_fail_test"
-	for t in $tests; do
+	for t in $GUEST_TESTS; do
 		suite "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
 	done
 }

@@ -22,9 +22,23 @@
 # an ioctl answered -ENOTTY/-EOPNOTSUPP) gives SKIPs with the reason.
 # The suite ends with dmesg_clean.
 #
-# Environment (defaults): GARBAGE_SEED0 (1) GARBAGE_SEEDS (50)
-# GARBAGE_BATCH (10) GARBAGE_TIMEOUT (0.2 guest seconds per run)
-# GARBAGE_MEM (2 MiB) GARBAGE_LAUNCH (/payload/bin/minikvm-launch).
+# Real mode is left out under Bochs (one SKIP says why) unless
+# GARBAGE_MODES asks for it: random real-mode code often ends in a loop
+# without exits, and measured on Bochs 2.7 + kvm_intel, a loop entered
+# with RFLAGS.IF=0 (`jmp .`) stops the emulated machine's own interrupts
+# from reaching its kernel: the run's timeout never fires and the whole
+# boot hangs (the same loop after an STI was stopped fine). The launcher
+# now starts vCPUs with IF=1, but real-mode garbage clears IF through the
+# IVT (every exception and INT n), so it stays out until it has been
+# seen to finish on Bochs.
+# Protected and long mode garbage (no IDT: exceptions are triple faults)
+# ran seeds 1-20 there without a hang.
+#
+# Environment (defaults): GARBAGE_MODES ("real protected long"; under
+# Bochs "protected long")
+# GARBAGE_SEED0 (1) GARBAGE_SEEDS (50) GARBAGE_BATCH (10)
+# GARBAGE_TIMEOUT (0.2 guest seconds per run) GARBAGE_MEM (2 MiB)
+# GARBAGE_LAUNCH (/payload/bin/minikvm-launch).
 
 _gs_status_is_0() {
 	[ "$1" -eq 0 ] && return 0
@@ -40,7 +54,12 @@ garbage_suite() {
 	_gs_seeds=${GARBAGE_SEEDS:-50}
 	_gs_batch=${GARBAGE_BATCH:-10}
 	_gs_unsupported=
-	for _gs_mode in real protected long; do
+	_gs_modes=${GARBAGE_MODES:-}
+	if [ -z "$_gs_modes" ] && [ "${TESTBED_VMM:-}" = bochs ]; then
+		_gs_modes="protected long"
+		skip "garbage $_gs_name real mode" "Bochs 2.7 hangs when a guest loops without exits with IF=0 (garbage.sh; GARBAGE_MODES=real forces it)"
+	fi
+	for _gs_mode in ${_gs_modes:-real protected long}; do
 		_gs_i=0
 		while [ "$_gs_i" -lt "$_gs_seeds" ]; do
 			_gs_n=$((_gs_seeds - _gs_i))

@@ -70,7 +70,10 @@ constexpr Need kPinRequired[] = {
     {"external-interrupt exiting", v::pin::kExternalInterruptExiting},
     {"NMI exiting", v::pin::kNmiExiting},
 };
-constexpr u32 kPinOptional = v::pin::kVirtualNmis;
+// The VMX-preemption timer bounds every stay in the guest (a backstop for
+// emulated CPUs that hold back external-interrupt exits while the guest
+// runs with IF = 0, as Bochs 2.7 does).
+constexpr u32 kPinOptional = v::pin::kVirtualNmis | v::pin::kPreemptionTimer;
 
 constexpr Need kProcRequired[] = {
     {"HLT exiting", v::proc::kHltExiting},

@@ -479,6 +479,12 @@ int VmxVcpu::run_once() {
     guest_msrs_ = true;
   }
   inject_pending();
+  if (host_->controls().pin & v::pin::kPreemptionTimer) {
+    // About 2^21 TSC cycles per stay in the guest; the timer counts down
+    // once every 2^IA32_VMX_MISC[4:0] TSC cycles (SDM 25.5.1).
+    u32 rate = host_->caps().misc & 0x1f;
+    wr(F::kPreemptionTimerValue, (1u << 21) >> rate);
+  }
   vcpu_->fpu_load();
   r = mk_vmx_vcpu_run(vcpu_->gprs(), vmcs_.launched);
   vcpu_->fpu_save();
@@ -571,6 +577,8 @@ int VmxVcpu::handle_exit(u32 reason) {
       return 0;
     case E::kInterruptWindow:
     case E::kNmiWindow:
+    case E::kPreemptionTimer:
+      // The host ran its pending interrupts when they were enabled again.
       return 1;
     case E::kCpuid:
       return vcpu_->emulate_cpuid();
