@@ -468,7 +468,15 @@ int Vcpu::emulate_cpuid() {
   return 1;
 }
 
-u64 Vcpu::cr4_reserved_bits() const { return cpuid_.cr4_reserved_bits(); }
+u64 Vcpu::cr4_reserved_bits() const {
+  if (cpuid_.nent())
+    return cpuid_.cr4_reserved_bits();
+  // Before KVM_SET_CPUID2 KVM checks CR4 only against what it supports at
+  // all (its guest-reserved bits start at 0): every bit backed by
+  // KVM_GET_SUPPORTED_CPUID may be set (the upstream set_sregs_test).
+  const x86::SupportedCpuid &sup = cpuid_.supported();
+  return sup.cr4_reserved | x86::cr4_reserved_bits_for(sup.entries, sup.nent);
+}
 
 // ---- x86::MsrContext ----
 
