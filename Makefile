@@ -25,6 +25,7 @@ help:
 	@echo "make check-unit host unit tests of the C++ core and checks of the built module"
 	@echo "make check-vm   in-guest tests: Bochs (VMX) then QEMU TCG (no VMX)"
 	@echo "make demo       boot Bochs, load minikvm, show what it answers"
+	@echo "make bench      one Bochs boot: cost of an exit round trip, minikvm vs kvm_intel"
 
 deps:
 	@scripts/deps.sh

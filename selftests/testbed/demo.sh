@@ -25,6 +25,13 @@ ls -l /dev/minikvm | sed 's/^/    /'
 
 show "minikvm-launch --probe (on /dev/minikvm)"
 step "probe minikvm" $BIN/minikvm-launch --probe
+show "guests under minikvm's own VMX loop: real, protected and long mode, 4 vCPUs"
+step "hello (real mode)" $BIN/minikvm-launch --mode real --load $BIN/guests/hello-real.bin --timeout 20
+step "hello (protected mode)" $BIN/minikvm-launch --mode protected --load $BIN/guests/hello-protected.bin --timeout 20
+step "hello (long mode)" $BIN/minikvm-launch --mode long --load $BIN/guests/hello-long.bin --timeout 20
+step "SMP hello, 4 vCPUs" $BIN/minikvm-launch --vcpus 4 --load $BIN/guests/smp-hello.bin --timeout 20
+show "10,000 exits to userspace, with minikvm's exit statistics"
+step "bench-io 10000" $BIN/minikvm-launch --bench-io 10000
 
 show "rmmod minikvm"
 step "rmmod minikvm" rmmod minikvm
