@@ -52,11 +52,6 @@ void init_fpu_caps() {
 }
 }  // namespace
 
-u64 vcpu_xcr0_supported() {
-  init_fpu_caps();
-  return g_xcr0_supported;
-}
-
 int Vcpu::create(Vm *vm, u32 id, Vcpu **out) {
   Vcpu *v = new (nothrow) Vcpu(vm, id);
   if (!v)
@@ -114,8 +109,6 @@ void *Vcpu::mmap_page(unsigned long pgoff) {
 }
 
 // ---- FPU ----
-
-bool Vcpu::guest_cr4_osxsave() const { return backend_->cr4() & kCr4Osxsave; }
 
 void Vcpu::fpu_load() {
   // Called with the FPU claimed (kernel_fpu_begin) and interrupts off.

@@ -92,7 +92,6 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource {
   void fpu_load();
   void fpu_save();
   u64 xcr0() const { return xcr0_; }
-  bool guest_cr4_osxsave() const;
 
   // MSR and CPUID state (x86/msrs.h, x86/cpuid.h).
   x86::GuestMsrs &msrs() { return msrs_; }
