@@ -36,6 +36,10 @@ void xsetbv0(u64 v) {
 #endif
 }
 
+// An XCR0 value XSETBV accepts (SDM vol. 1 13.3): x87 set, AVX only with
+// SSE, only components in `supported`.
+bool xcr0_valid(u64 v, u64 supported) { return (v & 1) && (!(v & 4) || (v & 2)) && !(v & ~supported); }
+
 void init_fpu_caps() {
   static bool done;
   if (done)
@@ -556,8 +560,7 @@ int Vcpu::emulate_xsetbv() {
   // SDM vol. 2 XSETBV: #GP unless CPL 0, ECX = 0, bit 0 set, AVX only with
   // SSE, and only supported components.
   u64 v = static_cast<u32>(gprs_[kRax]) | (static_cast<u64>(static_cast<u32>(gprs_[kRdx])) << 32);
-  if (backend_->cpl() != 0 || static_cast<u32>(gprs_[kRcx]) != 0 || !(v & 1) || ((v & 4) && !(v & 2)) ||
-      (v & ~cpuid_.xcr0_supported()))
+  if (backend_->cpl() != 0 || static_cast<u32>(gprs_[kRcx]) != 0 || !xcr0_valid(v, cpuid_.xcr0_supported()))
     return queue_exception(13, true, 0);
   xcr0_ = v;
   cpuid_.set_xcr0(v);
@@ -808,7 +811,7 @@ long Vcpu::set_xcrs(unsigned long arg) {
     return -EINVAL;
   for (u32 i = 0; i < x.nr_xcrs; i++) {
     u64 v = x.xcrs[i].value;
-    if (x.xcrs[i].xcr != 0 || !(v & 1) || ((v & 4) && !(v & 2)) || (v & ~g_xcr0_supported))
+    if (x.xcrs[i].xcr != 0 || !xcr0_valid(v, g_xcr0_supported))
       return -EINVAL;
     xcr0_ = v;
   }

@@ -26,7 +26,6 @@ constexpr u64 kCr0Pe = 1ull << 0, kCr0Et = 1ull << 4, kCr0Ne = 1ull << 5, kCr0Nw
               kCr0Cd = 1ull << 30, kCr0Pg = 1ull << 31;
 constexpr u64 kCr4Pae = 1ull << 5, kCr4Smep = 1ull << 20, kCr4Smap = 1ull << 21, kCr4Pke = 1ull << 22;
 constexpr u64 kEferLme = 1ull << 8, kEferLma = 1ull << 10;
-constexpr u64 kRflagsTf = 1ull << 8, kRflagsIf = 1ull << 9, kRflagsVm = 1ull << 17;
 
 // Interruption information (SDM 24.8.3, 24.9.2).
 constexpr u32 kIntrValid = 1u << 31, kIntrHasError = 1u << 11, kIntrNmiUnblock = 1u << 12;
@@ -199,9 +198,7 @@ int VmxVcpu::init() {
   // write exits, so the fixed bits VMX imposes stay invisible to it.
   wr(F::kCr0GuestHostMask, ~0ull);
   wr(F::kCr4GuestHostMask, ~0ull);
-  u64 tsc;
-  asm volatile("rdtsc; shl $32, %%rdx; or %%rdx, %%rax" : "=a"(tsc) : : "rdx");
-  wr(F::kTscOffset, -tsc);  // the guest's TSC starts at 0
+  wr(F::kTscOffset, -vcpu_->host_tsc());  // the guest's TSC starts at 0
   reset_state();
   mk_preempt_enable();
   return 0;
