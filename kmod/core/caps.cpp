@@ -4,6 +4,7 @@
 #include <linux/kvm.h>
 #include <minikvm/platform.h>
 
+#include "irq/routing.h"
 #include "mmu/memslots.h"
 #include "vm.h"
 
@@ -37,6 +38,17 @@ constexpr Cap kCaps[] = {
     {KVM_CAP_MP_STATE, 1},
     {KVM_CAP_GET_MSR_FEATURES, 1},
     {KVM_CAP_BINARY_STATS_FD, 1},
+    // The in-kernel irqchip (vm_irq.cpp, vcpu_irq.cpp, irq/).
+    {KVM_CAP_IRQCHIP, 1},
+    {KVM_CAP_HLT, 1},
+    {KVM_CAP_USER_NMI, 1},
+    {KVM_CAP_IRQ_ROUTING, irq::GsiRouting::kMaxRoutes},
+    {KVM_CAP_IRQ_INJECT_STATUS, 1},
+    {KVM_CAP_SIGNAL_MSI, 1},
+    {KVM_CAP_PIT2, 1},
+    {KVM_CAP_PIT_STATE2, 1},
+    {KVM_CAP_SET_BOOT_CPU_ID, 1},
+    {KVM_CAP_TSC_DEADLINE_TIMER, 1},
 };
 }  // namespace
 

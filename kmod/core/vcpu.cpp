@@ -90,10 +90,27 @@ int Vcpu::init() {
     return err;
   // KVM's reset RDX: the processor signature, 0x600 until CPUID is set.
   gprs_[kRdx] = 0x600;
+  // The BSP is the vCPU KVM_SET_BOOT_CPU_ID named (vCPU 0 by default);
+  // IA32_APIC_BASE.BSP says so (kvm_vcpu_is_reset_bsp).
+  bool bsp = id_ == vm_->boot_cpu_id();
+  if (vm_->irqchip_in_kernel()) {
+    lapic_ = new (nothrow) irq::Lapic(id_, *this, vm_->apic_bus());
+    if (!lapic_ || lapic_->init())
+      return -ENOMEM;
+    lapic_->reset(bsp);
+    // Application processors wait for INIT/SIPI (KVM's kvm_arch_vcpu_create).
+    mp_state_ = bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED;
+  }
+  constexpr u64 kApicBaseBsp = 1u << 8;
+  u64 base = (msrs_.apic_base() & ~kApicBaseBsp) | (bsp ? kApicBaseBsp : 0);
+  if (lapic_)
+    base = lapic_->apic_base();
+  msrs_.set(0x1b, base, true);
   return 0;
 }
 
 Vcpu::~Vcpu() {
+  delete lapic_;  // stops its timer before anything it points at goes
   delete backend_;
   mk_vcpu_ctx_free(ctx_);
   mk_page_free(run_);
@@ -206,9 +223,19 @@ int Vcpu::queue_exception(u8 vector, bool has_error, u32 error) {
 }
 
 int Vcpu::halt() {
+  count(kStatHaltExits);
+  if (lapic_) {
+    // With the in-kernel irqchip the vCPU sleeps in KVM_RUN until an
+    // interrupt it can take arrives (wait_until_runnable()). The STI/MOV
+    // SS shadow ended with the HLT (skip_instruction), so IF alone says
+    // whether maskable interrupts wake it (SDM vol. 2 HLT).
+    halt_if_ = backend_->interrupt_allowed();
+    halt_nmi_ = !backend_->nmi_masked();
+    mp_state_ = KVM_MP_STATE_HALTED;
+    return 1;
+  }
   // Without an in-kernel irqchip userspace decides what HLT means (KVM
   // returns KVM_EXIT_HLT the same way).
-  count(kStatHaltExits);
   run_->exit_reason = KVM_EXIT_HLT;
   return 0;
 }
@@ -302,6 +329,29 @@ int Vcpu::pio_string(u64 qual, u32 insn_info, u32 insn_len) {
 }
 
 int Vcpu::pio(u16 port, u8 size, bool in, u64 insn_len) {
+  // An in-kernel device (PIC, ELCR, PIT) completes it here.
+  if (io::IoDevice *dev = vm_->pio_bus().find(port, size)) {
+    count(kStatKernelPio);
+    u64 &rax = gprs_[kRax];
+    if (in) {
+      u64 val = 0;
+      if (dev->read(port, size, &val) == 0) {
+        if (size == 4)
+          rax = static_cast<u32>(val);  // a 32-bit destination zero-extends
+        else
+          rax = (rax & ~((1ull << (8 * size)) - 1)) | (val & ((1ull << (8 * size)) - 1));
+        skip_instruction(insn_len);
+        return 1;
+      }
+    } else {
+      u64 val = rax;
+      if (dev->write(port, size, &val) == 0) {
+        skip_instruction(insn_len);
+        return 1;
+      }
+    }
+    // The device declined (-EOPNOTSUPP): userspace gets it.
+  }
   run_->exit_reason = KVM_EXIT_IO;
   run_->io.direction = in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
   run_->io.size = size;
@@ -365,6 +415,16 @@ int Vcpu::mmio(u64 gpa, bool write_hint) {
   if (r)
     return emulation_failure(gpa);
   gprs_[kRsp] = backend_->rsp();
+  // In-kernel devices first: this vCPU's LAPIC page, then the VM's MMIO
+  // bus (the IOAPIC). Only what none claims goes to userspace.
+  if (lapic_ && lapic_->mmio_covers(gpa)) {
+    count(kStatLapicMmio);
+    return mmio_device(insn, gpa, nullptr);
+  }
+  if (io::IoDevice *dev = vm_->mmio_bus().find(gpa, insn.access_size)) {
+    count(kStatKernelMmio);
+    return mmio_device(insn, gpa, dev);
+  }
   run_->exit_reason = KVM_EXIT_MMIO;
   run_->mmio.phys_addr = gpa;
   run_->mmio.len = insn.access_size;
@@ -388,6 +448,27 @@ int Vcpu::mmio(u64 gpa, bool write_hint) {
   }
   count(kStatUserspaceExits);
   return 0;
+}
+
+int Vcpu::mmio_device(const x86::Insn &insn, u64 gpa, io::IoDevice *dev) {
+  // The access completes here, as if userspace had answered at once.
+  if (insn.op == x86::Op::kStore || insn.op == x86::Op::kStoreImm) {
+    u64 val = x86::store_value(insn, *reinterpret_cast<x86::Gprs *>(gprs_));
+    if (dev)
+      dev->write(gpa, insn.access_size, &val);
+    else
+      lapic_->mmio_write(gpa, insn.access_size, &val);
+  } else {
+    u64 val = 0;
+    if (dev)
+      dev->read(gpa, insn.access_size, &val);
+    else
+      lapic_->mmio_read(gpa, insn.access_size, &val);
+    x86::complete_load(insn, *reinterpret_cast<x86::Gprs *>(gprs_), val);
+    backend_->set_rsp(gprs_[kRsp]);
+  }
+  skip_instruction(insn.length);
+  return 1;
 }
 
 int Vcpu::emulation_failure(u64 gpa) {
@@ -517,7 +598,10 @@ u64 Vcpu::tsc_offset() {
   backend_->get_vmcs_msr(kTscOffsetPseudoMsr, &v);
   return v;
 }
-void Vcpu::set_tsc_offset(u64 offset) { backend_->set_vmcs_msr(kTscOffsetPseudoMsr, offset); }
+void Vcpu::set_tsc_offset(u64 offset) {
+  backend_->set_vmcs_msr(kTscOffsetPseudoMsr, offset);
+  __atomic_store_n(&tsc_offset_, offset, __ATOMIC_RELAXED);  // for the LAPIC's TSC deadline
+}
 u64 Vcpu::host_tsc() { return rdtsc(); }
 
 void Vcpu::sync_swapped_msrs() {
@@ -660,7 +744,7 @@ int Vcpu::set_sregs_checked(const kvm_sregs &s) {
   // KVM's kvm_set_apic_base(), host-initiated.
   if (msrs_.set(0x1b, s.apic_base, true))
     return -EINVAL;
-  cr8_ = s.cr8 & 15;
+  set_cr8(s.cr8 & 15);
   int r = backend_->set_sregs(s);
   if (r)
     return r;
@@ -727,7 +811,22 @@ long Vcpu::msrs_io(unsigned long arg, bool set) {
   return set ? msrs_.set_msrs(arg) : msrs_.get_msrs(arg);
 }
 
-long Vcpu::set_cpuid2(unsigned long arg) { return cpuid_.set_cpuid2(arg, has_run_); }
+long Vcpu::set_cpuid2(unsigned long arg) {
+  long r = cpuid_.set_cpuid2(arg, has_run_);
+  if (!r)
+    cpuid_changed();
+  return r;
+}
+
+void Vcpu::cpuid_changed() {
+  // The LAPIC's features follow the guest's CPUID, as KVM's
+  // kvm_vcpu_after_set_cpuid(): TSC-deadline mode, x2APIC, MAXPHYADDR.
+  if (!lapic_)
+    return;
+  lapic_->set_tsc_deadline_supported(cpuid_.has(ia32::cpuid::feature::kTscDeadline));
+  lapic_->set_x2apic_supported(cpuid_.has(ia32::cpuid::feature::kX2apic));
+  lapic_->set_maxphyaddr(cpuid_.max_phys_addr());
+}
 
 long Vcpu::get_cpuid2(unsigned long arg) { return cpuid_.get_cpuid2(arg); }
 
@@ -749,11 +848,19 @@ void Vcpu::get_events(kvm_vcpu_events *ev) {
     ev->interrupt.injected = 1;
     ev->interrupt.nr = event_.vector;
     ev->interrupt.soft = event_.type == 4;
+  } else if (user_irq_ >= 0) {
+    ev->interrupt.injected = 1;  // KVM_INTERRUPT's vector, waiting for IF
+    ev->interrupt.nr = static_cast<u8>(user_irq_);
+  }
+  ev->nmi.pending = __atomic_load_n(&nmi_pending_, __ATOMIC_RELAXED) != 0;
+  if (lapic_) {
+    ev->flags |= KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+    ev->sipi_vector = sipi_vector_;
   }
   ev->interrupt.shadow = backend_->interrupt_shadow();
   ev->nmi.injected = event_.valid && event_.type == 2;
   ev->nmi.masked = backend_->nmi_masked();
-  ev->flags = KVM_VCPUEVENT_VALID_SHADOW;
+  ev->flags |= KVM_VCPUEVENT_VALID_SHADOW;
 }
 
 int Vcpu::set_events(const kvm_vcpu_events &ev) {
@@ -782,9 +889,14 @@ int Vcpu::set_events(const kvm_vcpu_events &ev) {
     event_.type = 2;
     event_.vector = 2;
   }
+  user_irq_ = -1;
   if (ev.flags & KVM_VCPUEVENT_VALID_SHADOW)
     backend_->set_interrupt_shadow(ev.interrupt.shadow);
   backend_->set_nmi_masked(ev.nmi.masked);
+  if (ev.flags & KVM_VCPUEVENT_VALID_NMI_PENDING)
+    __atomic_store_n(&nmi_pending_, ev.nmi.pending ? 1u : 0u, __ATOMIC_RELAXED);
+  if (lapic_ && (ev.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR))
+    sipi_vector_ = ev.sipi_vector;
   return 0;
 }
 
@@ -819,6 +931,9 @@ long Vcpu::set_xcrs(unsigned long arg) {
 }
 
 long Vcpu::get_mp_state(unsigned long arg) {
+  // As KVM: pending INIT/SIPI are acted on first, so the state is current.
+  if (lapic_)
+    accept_init_sipi();
   kvm_mp_state s{mp_state_};
   return mk_copy_to_user(arg, &s, sizeof(s));
 }
@@ -827,11 +942,35 @@ long Vcpu::set_mp_state(unsigned long arg) {
   kvm_mp_state s;
   if (mk_copy_from_user(&s, arg, sizeof(s)))
     return -EFAULT;
-  // Without an in-kernel APIC only RUNNABLE and HALTED mean something (KVM
-  // refuses INIT_RECEIVED/SIPI_RECEIVED without one).
-  if (s.mp_state != KVM_MP_STATE_RUNNABLE && s.mp_state != KVM_MP_STATE_HALTED)
-    return -EINVAL;
-  mp_state_ = s.mp_state;
+  // KVM 6.1's kvm_arch_vcpu_ioctl_set_mpstate(): every state but RUNNABLE
+  // needs the in-kernel LAPIC; unknown states are refused.
+  switch (s.mp_state) {
+    case KVM_MP_STATE_UNINITIALIZED:
+    case KVM_MP_STATE_HALTED:
+    case KVM_MP_STATE_AP_RESET_HOLD:
+    case KVM_MP_STATE_INIT_RECEIVED:
+    case KVM_MP_STATE_SIPI_RECEIVED:
+      if (!lapic_)
+        return -EINVAL;
+      break;
+    case KVM_MP_STATE_RUNNABLE:
+      break;
+    default:
+      return -EINVAL;
+  }
+  if (s.mp_state == KVM_MP_STATE_SIPI_RECEIVED) {
+    // The SIPI (with the vector the LAPIC last latched) acts at KVM_RUN.
+    mp_state_ = KVM_MP_STATE_INIT_RECEIVED;
+    got_sipi_ = true;
+  } else {
+    mp_state_ = s.mp_state;
+  }
+  if (s.mp_state == KVM_MP_STATE_HALTED) {
+    // Woken like a guest HLT with interrupts enabled (KVM re-evaluates
+    // RFLAGS.IF at wake-up; the vCPU is loaded here, so read it now).
+    halt_if_ = backend_->interrupt_allowed();
+    halt_nmi_ = !backend_->nmi_masked();
+  }
   return 0;
 }
 
@@ -872,10 +1011,9 @@ int Vcpu::apply_sync_regs() {
 void Vcpu::post_run_save() {
   // KVM's post_kvm_run_save().
   run_->if_flag = (backend_->rflags() >> 9) & 1;
-  run_->cr8 = cr8_;
+  run_->cr8 = cr8();
   run_->apic_base = msrs_.apic_base();
-  run_->ready_for_interrupt_injection =
-      run_->if_flag && !backend_->interrupt_shadow() && !event_.valid;
+  run_->ready_for_interrupt_injection = backend_->interrupt_allowed() && !event_.valid && user_irq_ < 0;
 }
 
 long Vcpu::run_ioctl(unsigned long arg) {
@@ -893,11 +1031,31 @@ long Vcpu::run_ioctl(unsigned long arg) {
       goto out;
   }
   // Without an in-kernel APIC, KVM_RUN loads kvm_run->cr8 first (kvm_set_cr8).
-  if (run_->cr8 > 15) {
-    r = -EINVAL;
+  if (!lapic_) {
+    if (run_->cr8 > 15) {
+      r = -EINVAL;
+      goto out;
+    }
+    cr8_ = run_->cr8;
+  }
+  __atomic_store_n(&tsc_offset_, tsc_offset(), __ATOMIC_RELAXED);
+  if (lapic_ && mp_state_ == KVM_MP_STATE_UNINITIALIZED) {
+    // KVM 6.1: a vCPU that never got INIT blocks until something arrives,
+    // then returns -EAGAIN (or -EINTR for a signal) for userspace to retry.
+    if (__atomic_load_n(&run_->immediate_exit, __ATOMIC_RELAXED)) {
+      r = -EINTR;
+      goto out;
+    }
+    if (mk_vcpu_wait(ctx_, runnable_cond, this)) {
+      run_->exit_reason = KVM_EXIT_INTR;
+      count(kStatSignalExits);
+      r = -EINTR;
+      goto out;
+    }
+    accept_init_sipi();
+    r = -EAGAIN;
     goto out;
   }
-  cr8_ = run_->cr8;
   r = complete_userspace_io();
   if (r <= 0)
     goto out;
@@ -907,9 +1065,22 @@ long Vcpu::run_ioctl(unsigned long arg) {
   }
   has_run_ = true;
   for (;;) {
+    if (lapic_) {
+      r = wait_until_runnable();
+      if (r <= 0)
+        break;
+    }
     r = backend_->run_once();
     if (r <= 0)
       break;
+    // Userspace irqchip: it asked to hear when it may inject (KVM's
+    // dm_request_for_irq_injection + ready_for_interrupt_injection).
+    if (!vm_->irqchip_in_kernel() && run_->request_interrupt_window && backend_->interrupt_allowed() &&
+        !event_.valid && user_irq_ < 0) {
+      run_->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
+      r = 0;
+      break;
+    }
   }
 out:
   if (run_->kvm_valid_regs)
@@ -940,6 +1111,17 @@ constexpr StatDesc kVcpuStats[] = {
     {"exception_exits", kCum, 1},
     {"injected_exceptions", kCum, 1},
     {"userspace_exits", kCum, 1},
+    // KVM's names where KVM counts the same thing.
+    {"irq_injections", kCum, 1},
+    {"nmi_injections", kCum, 1},
+    {"irq_window_exits", kCum, 1},
+    {"nmi_window_exits", kCum, 1},
+    {"halt_wakeup", kCum, 1},
+    // Exits completed by an in-kernel device, without userspace.
+    {"kernel_pio", kCum, 1},
+    {"kernel_mmio", kCum, 1},
+    {"lapic_mmio", kCum, 1},
+    {"lapic_msr", kCum, 1},
     {"exits_by_reason", KVM_STATS_TYPE_LINEAR_HIST | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, kExitReasonBuckets},
 };
 static_assert(sizeof(kVcpuStats) / sizeof(kVcpuStats[0]) == kNrStats + 1, "one descriptor per Stat");
@@ -995,7 +1177,11 @@ long Vcpu::ioctl(unsigned int cmd, unsigned long arg) {
     case KVM_GET_MSRS: r = msrs_io(arg, false); break;
     case KVM_SET_MSRS: r = msrs_io(arg, true); break;
     case KVM_SET_CPUID2: r = set_cpuid2(arg); break;
-    case KVM_SET_CPUID: r = cpuid_.set_cpuid(arg, has_run_); break;
+    case KVM_SET_CPUID:
+      r = cpuid_.set_cpuid(arg, has_run_);
+      if (!r)
+        cpuid_changed();
+      break;
     case KVM_GET_CPUID2: r = get_cpuid2(arg); break;
     case KVM_GET_VCPU_EVENTS: r = get_vcpu_events(arg); break;
     case KVM_SET_VCPU_EVENTS: r = set_vcpu_events(arg); break;
@@ -1003,6 +1189,10 @@ long Vcpu::ioctl(unsigned int cmd, unsigned long arg) {
     case KVM_SET_XCRS: r = set_xcrs(arg); break;
     case KVM_GET_MP_STATE: r = get_mp_state(arg); break;
     case KVM_SET_MP_STATE: r = set_mp_state(arg); break;
+    case KVM_GET_LAPIC: r = get_lapic(arg); break;
+    case KVM_SET_LAPIC: r = set_lapic(arg); break;
+    case KVM_INTERRUPT: r = interrupt(arg); break;
+    case KVM_NMI: queue_nmi(); r = 0; break;
     // As KVM's kvm_arch_vcpu_ioctl(): an unknown vCPU ioctl is -EINVAL.
     default: r = -EINVAL; break;
   }

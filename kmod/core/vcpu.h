@@ -9,10 +9,13 @@
 #include <linux/kvm.h>
 
 #include "fd_object.h"
+#include "irq/lapic.h"
 #include "rt/types.h"
 #include "stats.h"
 #include "vcpu_backend.h"
+#include "io/bus.h"
 #include "x86/cpuid.h"
+#include "x86/decoder.h"
 #include "x86/msrs.h"
 #include "x86/string_io.h"
 
@@ -32,6 +35,8 @@ enum Stat : u8 {
   kStatExits, kStatIoExits, kStatMmioExits, kStatHaltExits, kStatSignalExits,
   kStatIrqExits, kStatNmiExits, kStatCpuidExits, kStatMsrExits, kStatCrExits,
   kStatEptFaults, kStatExceptionExits, kStatInjectedExceptions, kStatUserspaceExits,
+  kStatInjectedIrqs, kStatInjectedNmis, kStatIrqWindowExits, kStatNmiWindowExits, kStatHaltWakeups,
+  kStatKernelPio, kStatKernelMmio, kStatLapicMmio, kStatLapicMsr,
   kNrStats
 };
 
@@ -46,7 +51,7 @@ struct Event {
   bool injected = false;  // re-delivery of an event the exit interrupted
 };
 
-class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource {
+class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, public irq::LapicHost {
  public:
   // The TSC offset, read/written through the backend's VMCS-MSR accessors.
   static constexpr u32 kTscOffsetPseudoMsr = 0xffffffff;
@@ -117,14 +122,41 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource {
   u64 dr6() const { return dr6_; }
   void set_dr6(u64 v) { dr6_ = v; }
   void set_dr6_bits(u64 bits) { dr6_ = (dr6_ & ~0x600full) | bits; }
-  // CR8 (TPR) without an in-kernel APIC: kept here, reported in kvm_run.
-  u64 cr8() const { return cr8_; }
+  // CR8: the in-kernel LAPIC's TPR[7:4], else kept here and reported in kvm_run.
+  u64 cr8() const { return lapic_ ? lapic_->cr8() : cr8_; }
   int set_cr8(u64 v) {
     if (v >> 4)
       return 1;
-    cr8_ = v;
+    if (lapic_)
+      lapic_->set_cr8(v);
+    else
+      cr8_ = v;
     return 0;
   }
+
+  // ---- interrupts (vcpu_irq.cpp) ----
+  irq::Lapic *lapic() { return lapic_; }
+  // Makes the vCPU notice new work: wakes it from HLT / wait-for-SIPI and,
+  // if it is in guest mode on another CPU, forces a VM exit (KVM's
+  // kvm_vcpu_kick). Any context.
+  void kick();
+  // Queues an NMI (KVM_NMI, LAPIC NMI delivery); at most two pend, as on
+  // hardware one can wait while another is being handled.
+  void queue_nmi();
+  // Called by the backend with interrupts off, right before VM entry:
+  // decides what to inject (event_, an NMI, an ExtINT from the PIC or the
+  // LAPIC's highest vector) and which window exits to request. cpu is the
+  // CPU about to enter; it is published for kick() first.
+  void prepare_entry(int cpu);
+  void left_guest();  // after VM exit (interrupts still off)
+  // LapicHost
+  void apic_kick() override { kick(); }
+  void apic_nmi() override { queue_nmi(); }
+  void apic_eoi_level(u8 vector) override;
+  u64 apic_guest_tsc() override;
+  // MsrContext: the LAPIC's MSRs and IA32_APIC_BASE.
+  int lapic_msr_get(u32 index, u64 *value) override;
+  int lapic_msr_set(u32 index, u64 value, bool host_initiated) override;
   // CR4 bits the guest may not set: not backed by its CPUID or by minikvm.
   u64 cr4_reserved_bits() const;
 
@@ -149,6 +181,21 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource {
   long set_xcrs(unsigned long arg);
   long get_mp_state(unsigned long arg);
   long set_mp_state(unsigned long arg);
+  long get_lapic(unsigned long arg);
+  long set_lapic(unsigned long arg);
+  long interrupt(unsigned long arg);
+  // Runs INIT/SIPI and blocks while the vCPU cannot run (HALTED,
+  // INIT_RECEIVED, UNINITIALIZED): 1 to enter the guest, -EINTR on a signal.
+  int wait_until_runnable();
+  bool has_wake_event();
+  static int runnable_cond(void *self);
+  void accept_init_sipi();
+  bool interrupt_pending();
+  void init_reset();
+  int mmio_device(const x86::Insn &insn, u64 gpa, io::IoDevice *dev);
+  void poll_init_sipi();
+  void cpuid_changed();
+  void sipi_start(u8 vector);
   void regs_to(kvm_regs *r);
   void regs_from(const kvm_regs &r);
   int set_sregs_checked(const kvm_sregs &s);
@@ -199,6 +246,15 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource {
   bool has_run_ = false;
   u64 dr_[4] = {}, dr6_ = 0xffff0ff0;
   u64 cr8_ = 0;
+  irq::Lapic *lapic_ = nullptr;  // with KVM_CREATE_IRQCHIP
+  u32 nmi_pending_ = 0;          // atomic
+  int guest_cpu_ = -1;           // the CPU in guest mode for this vCPU, or -1 (atomic)
+  bool halt_if_ = false;         // maskable interrupts allowed when the vCPU halted
+  bool halt_nmi_ = false;        // NMIs not blocked when it halted
+  bool got_init_ = false, got_sipi_ = false;  // taken from the LAPIC, not yet acted on
+  u8 sipi_vector_ = 0;
+  int user_irq_ = -1;            // KVM_INTERRUPT vector (userspace irqchip)
+  u64 tsc_offset_ = 0;           // mirror of the VMCS TSC offset, for other CPUs
   void *mutex_ = nullptr;  // one ioctl at a time per vCPU (KVM's vcpu->mutex)
   u32 mp_state_ = KVM_MP_STATE_RUNNABLE;
 

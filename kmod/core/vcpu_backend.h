@@ -58,6 +58,17 @@ class VcpuBackend {
   // PAE paging's PDPTE registers as VM entry loads them.
   virtual void get_pdptes(u64 out[4]) = 0;
   virtual bool long_mode_active() = 0;
+
+  // Interrupt injection (vCPU loaded).
+  // The register state of RESET/INIT (SDM vol. 3A 9.1.1, table 9-1).
+  virtual void reset_registers() = 0;
+  // RFLAGS.IF set and no STI/MOV SS blocking: an external interrupt can be
+  // injected now (SDM 26.3.1.5).
+  virtual bool interrupt_allowed() = 0;
+  // No blocking by NMI, STI or MOV SS (KVM's vmx_nmi_allowed).
+  virtual bool nmi_allowed() = 0;
+  // Interrupt-window / NMI-window exiting at the next entry (SDM 25.3).
+  virtual void request_windows(bool irq, bool nmi) = 0;
 };
 
 // The VMX backend (vmx/vmx_vcpu.cpp). Returns null on allocation failure,

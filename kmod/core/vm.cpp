@@ -10,6 +10,9 @@
 #include "rt/log.h"
 #include "rt/new.h"
 #include "vcpu.h"
+#include "irq/ioapic.h"
+#include "irq/pit.h"
+#include "irq/routing.h"
 #include "vmx/host.h"
 
 namespace mk {
@@ -67,8 +70,14 @@ int Vm::init() {
 }
 
 Vm::~Vm() {
+  // Timers first (PIT, then each LAPIC's with its vCPU), so that nothing
+  // raises an interrupt into a device being freed; then the chips.
+  destroy_irqchip();
   for (u32 i = 0; i < nr_vcpus_; i++)
     delete vcpus_[i];
+  delete ioapic_;
+  delete pic_;
+  delete routing_;
   // Unpins every guest page; the EPT is no longer referenced by any VMCS.
   delete mmu_;
   if (vmx_acquired_)
@@ -162,7 +171,11 @@ long Vm::create_vcpu(unsigned long arg) {
       r = fd;
       goto out;
     }
-    vcpus_[nr_vcpus_++] = vcpu;
+    if (vcpu->lapic())
+      apic_bus_.add(vcpu->lapic());  // room for kMaxVcpus: cannot fail
+    vcpus_[nr_vcpus_] = vcpu;
+    // Published for lock-free readers (kicks, the APIC bus) after the slot.
+    __atomic_store_n(&nr_vcpus_, nr_vcpus_ + 1, __ATOMIC_RELEASE);
     r = fd;
   }
 out:
@@ -222,17 +235,27 @@ long Vm::ioctl(unsigned int cmd, unsigned long arg) {
     case KVM_CREATE_VCPU:
       return create_vcpu(arg);
     case KVM_CREATE_IRQCHIP:
-      // The upstream selftests' library creates an irqchip for every x86
-      // VM. Accepted so they run; there is no in-kernel PIC/IOAPIC/LAPIC
-      // until the irqchip issue, and KVM_CAP_IRQCHIP says 0.
-      if (irqchip_)
-        return -EEXIST;
-      if (nr_vcpus_)
-        return -EINVAL;  // as KVM: only before the first vCPU
-      irqchip_ = true;
-      mk_log_once(MK_LOG_INFO,
-                  "KVM_CREATE_IRQCHIP accepted but does nothing: minikvm has no in-kernel irqchip yet");
-      return 0;
+      return create_irqchip();
+    case KVM_IRQ_LINE:
+      return irq_line(arg, false);
+    case KVM_IRQ_LINE_STATUS:
+      return irq_line(arg, true);
+    case KVM_SET_GSI_ROUTING:
+      return set_gsi_routing(arg);
+    case KVM_SIGNAL_MSI:
+      return signal_msi(arg);
+    case KVM_GET_IRQCHIP:
+      return get_irqchip(arg);
+    case KVM_SET_IRQCHIP:
+      return set_irqchip(arg);
+    case KVM_CREATE_PIT2:
+      return create_pit2(arg);
+    case KVM_GET_PIT2:
+      return get_pit2(arg);
+    case KVM_SET_PIT2:
+      return set_pit2(arg);
+    case KVM_SET_BOOT_CPU_ID:
+      return set_boot_cpu_id(arg);
     case KVM_SET_TSS_ADDR:
     case KVM_SET_IDENTITY_MAP_ADDR:
       // Real-mode helpers for CPUs without unrestricted guest; minikvm

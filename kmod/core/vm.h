@@ -5,6 +5,10 @@
 #pragma once
 
 #include "fd_object.h"
+#include "io/bus.h"
+#include "irq/apic_bus.h"
+#include "irq/irq.h"
+#include "irq/pic.h"
 #include "mmu/guest_mmu.h"
 #include "stats.h"
 #include "rt/types.h"
@@ -12,8 +16,18 @@
 namespace mk {
 
 class Vcpu;
+namespace irq {
+class Ioapic;
+class GsiRouting;
+class Pit;
+}  // namespace irq
 
-class Vm final : public FdObject, public mmu::TlbFlusher, public mmu::GuestPhysMem, public StatsSource {
+class Vm final : public FdObject,
+                 public mmu::TlbFlusher,
+                 public mmu::GuestPhysMem,
+                 public StatsSource,
+                 public irq::GsiSink,
+                 public irq::PicHost {
  public:
   // KVM_CAP_MAX_VCPUS and KVM_CAP_MAX_VCPU_ID.
   static constexpr u32 kMaxVcpus = 64;
@@ -43,8 +57,27 @@ class Vm final : public FdObject, public mmu::TlbFlusher, public mmu::GuestPhysM
   const StatDesc *stat_descs(u32 *count) const override;
   void stat_values(u64 *out) override;
   void stats_id(char *buf, size_t len) const override;
-  bool irqchip_requested() const { return irqchip_; }
   const void *mm() const { return mm_; }
+
+  // ---- the in-kernel irqchip (vm_irq.cpp) ----
+  // True once KVM_CREATE_IRQCHIP made the PIC, IOAPIC and routing (read
+  // without a lock: set after they exist, never cleared).
+  bool irqchip_in_kernel() const { return __atomic_load_n(&irqchip_, __ATOMIC_ACQUIRE); }
+  irq::Pic *pic() { return pic_; }
+  irq::LapicBus &apic_bus() { return apic_bus_; }
+  const io::IoBus &pio_bus() const { return pio_bus_; }
+  const io::IoBus &mmio_bus() const { return mmio_bus_; }
+  u32 boot_cpu_id() const { return boot_cpu_id_; }
+  // GsiSink: raises/lowers a GSI through the routing table (KVM's kvm_set_irq).
+  int set_gsi(u32 gsi, u32 source, bool level) override;
+  // PicHost: the PIC's INT output changed: kick the vCPUs that take it.
+  void pic_intr_changed() override;
+  bool pic_output_accepted() override;
+  // A LAPIC's EOI of a level-triggered vector (KVM's kvm_ioapic_update_eoi).
+  void ioapic_eoi(u8 vector);
+  // vCPUs, lock-free (published with release ordering as they are created).
+  u32 vcpu_count() const { return __atomic_load_n(&nr_vcpus_, __ATOMIC_ACQUIRE); }
+  Vcpu *vcpu_at(u32 i) const { return vcpus_[i]; }
 
  private:
   Vm() = default;
@@ -52,6 +85,17 @@ class Vm final : public FdObject, public mmu::TlbFlusher, public mmu::GuestPhysM
   int init();
   long create_vcpu(unsigned long arg);
   long set_memory_region(unsigned long arg);
+  long create_irqchip();
+  long irq_line(unsigned long arg, bool status);
+  long set_gsi_routing(unsigned long arg);
+  long signal_msi(unsigned long arg);
+  long get_irqchip(unsigned long arg);
+  long set_irqchip(unsigned long arg);
+  long create_pit2(unsigned long arg);
+  long get_pit2(unsigned long arg);
+  long set_pit2(unsigned long arg);
+  long set_boot_cpu_id(unsigned long arg);
+  void destroy_irqchip();
 
   long refs_ = 1;
   const void *mm_ = nullptr;  // the creating process's address space
@@ -60,7 +104,14 @@ class Vm final : public FdObject, public mmu::TlbFlusher, public mmu::GuestPhysM
   void *mmu_lock_ = nullptr;  // memslots and EPT
   Vcpu *vcpus_[kMaxVcpus] = {};
   u32 nr_vcpus_ = 0;
-  bool irqchip_ = false;
+  bool irqchip_ = false;  // atomic: see irqchip_in_kernel()
+  irq::Pic *pic_ = nullptr;
+  irq::Ioapic *ioapic_ = nullptr;
+  irq::GsiRouting *routing_ = nullptr;
+  irq::Pit *pit_ = nullptr;
+  irq::LapicBus apic_bus_;
+  io::IoBus pio_bus_, mmio_bus_;
+  u32 boot_cpu_id_ = 0;
   bool vmx_acquired_ = false;
   u64 tlb_flushes_ = 0;
 };

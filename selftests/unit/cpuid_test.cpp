@@ -161,10 +161,10 @@ TEST_F(Cpuid, Leaf1OffersOnlyWhatIsVirtualized) {
   EXPECT_EQ(e.ebx, 0x00400800u) << "host APIC ID (bits 31:24) removed, CLFLUSH size and count kept";
   namespace f = c::features_ecx;
   for (u32 bit : {f::kVmx, f::kSmx, f::kMonitor, f::kDtes64, f::kDsCpl, f::kEst, f::kTm2, f::kSdbg, f::kXtpr,
-                  f::kPdcm, f::kPcid, f::kDca, f::kX2apic, f::kTscDeadline, f::kOsxsave})
+                  f::kPdcm, f::kPcid, f::kDca, f::kTscDeadline, f::kOsxsave})
     EXPECT_FALSE(e.ecx & bit) << std::hex << bit;
   for (u32 bit : {f::kSse3, f::kPclmulqdq, f::kSsse3, f::kFma, f::kCx16, f::kSse41, f::kSse42, f::kMovbe,
-                  f::kPopcnt, f::kAes, f::kXsave, f::kAvx, f::kF16c, f::kRdrand, f::kHypervisor})
+                  f::kPopcnt, f::kX2apic, f::kAes, f::kXsave, f::kAvx, f::kF16c, f::kRdrand, f::kHypervisor})
     EXPECT_TRUE(e.ecx & bit) << std::hex << bit;
   namespace d = c::features_edx;
   for (u32 bit : {d::kPsn, d::kDs, d::kAcpi, d::kHtt, d::kTm, d::kPbe})
@@ -752,7 +752,8 @@ TEST_F(GuestCpuidTest, HasUsesTheSubleaf) {
   EXPECT_TRUE(g.has(c::feature::kTscAdjust));
   EXPECT_TRUE(g.has(c::feature::kXsavec));
   EXPECT_FALSE(g.has(c::feature::kXsaves));
-  EXPECT_FALSE(g.has(c::feature::kX2apic));
+  EXPECT_TRUE(g.has(c::feature::kX2apic)) << "emulated by the in-kernel LAPIC, offered as KVM does";
+  EXPECT_FALSE(g.has(c::feature::kTscDeadline)) << "as KVM: userspace adds it";
   EXPECT_FALSE(g.has(c::feature::kRdtscp));
   EXPECT_TRUE(g.has(c::feature::kLm));
 }

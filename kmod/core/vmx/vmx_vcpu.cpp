@@ -26,6 +26,7 @@ constexpr u64 kCr0Pe = 1ull << 0, kCr0Et = 1ull << 4, kCr0Ne = 1ull << 5, kCr0Nw
               kCr0Cd = 1ull << 30, kCr0Pg = 1ull << 31;
 constexpr u64 kCr4Pae = 1ull << 5, kCr4Smep = 1ull << 20, kCr4Smap = 1ull << 21, kCr4Pke = 1ull << 22;
 constexpr u64 kEferLme = 1ull << 8, kEferLma = 1ull << 10;
+constexpr u64 kRflagsIf = 1ull << 9;
 
 // Interruption information (SDM 24.8.3, 24.9.2).
 constexpr u32 kIntrValid = 1u << 31, kIntrHasError = 1u << 11, kIntrNmiUnblock = 1u << 12;
@@ -118,6 +119,12 @@ class VmxVcpu final : public VcpuBackend {
     out[3] = rd(F::kGuestPdpte3);
   }
   bool long_mode_active() override { return efer_ & kEferLma; }
+  void reset_registers() override { reset_state(); }
+  bool interrupt_allowed() override {
+    return (rd(F::kGuestRflags) & kRflagsIf) && !(rd(F::kGuestInterruptibility) & (kBlockSti | kBlockMovSs));
+  }
+  bool nmi_allowed() override { return !(rd(F::kGuestInterruptibility) & (kBlockSti | kBlockMovSs | kBlockNmi)); }
+  void request_windows(bool irq, bool nmi) override;
 
   // CR writes as the guest's MOV CR / CLTS / LMSW do them: 0 or 1 (#GP).
   int guest_set_cr0(u64 val);
@@ -132,6 +139,7 @@ class VmxVcpu final : public VcpuBackend {
   bool load_pdptrs(u64 cr3);
   bool pae_paging() const { return (cr0_ & kCr0Pg) && (cr4_ & kCr4Pae) && !(efer_ & kEferLma); }
   void inject_pending();
+  u32 proc_ = 0;  // primary processor-based controls as last written
   void record_vectoring(u32 info, u32 error, u32 len);
   int handle_exit(u32 reason);
   int handle_exception(u32 intr_info);
@@ -175,6 +183,7 @@ int VmxVcpu::init() {
   const vmx::ControlSet &c = host_->controls();
   entry_ctls_ = c.entry & ~v::entry_ctl::kIa32eModeGuest;
   wr(F::kPinBasedControls, c.pin);
+  proc_ = c.proc;
   wr(F::kProcBasedControls, c.proc);
   wr(F::kProcBasedControls2, vpid_ ? c.proc2 : (c.proc2 & ~v::proc2::kEnableVpid));
   wr(F::kExitControls, c.exit);
@@ -412,6 +421,20 @@ void VmxVcpu::put() {
   }
 }
 
+void VmxVcpu::request_windows(bool irq, bool nmi) {
+  u32 proc = proc_ & ~(v::proc::kInterruptWindowExiting | v::proc::kNmiWindowExiting);
+  if (irq)
+    proc |= v::proc::kInterruptWindowExiting;
+  // NMI-window exiting exists only with virtual NMIs (SDM 26.2.1.1);
+  // without them a pending NMI waits for the next exit of any kind.
+  if (nmi && (host_->controls().pin & v::pin::kVirtualNmis))
+    proc |= v::proc::kNmiWindowExiting;
+  if (proc != proc_) {
+    proc_ = proc;
+    wr(F::kProcBasedControls, proc);
+  }
+}
+
 void VmxVcpu::inject_pending() {
   Event &ev = vcpu_->pending_event();
   if (!ev.valid) {
@@ -475,6 +498,7 @@ int VmxVcpu::run_once() {
       mk_wrmsr_safe(x86::kSyscallMsrIndex[i], vcpu_->msrs().syscall_msr(i));
     guest_msrs_ = true;
   }
+  vcpu_->prepare_entry(cpu_);
   inject_pending();
   if (host_->controls().pin & v::pin::kPreemptionTimer) {
     // About 2^21 TSC cycles per stay in the guest; the timer counts down
@@ -504,6 +528,7 @@ int VmxVcpu::run_once() {
         mk_host_nmi();
     }
   }
+  vcpu_->left_guest();
   mk_host_after_exit(&hs_);
   mk_guest_enter_end();
 
@@ -573,7 +598,12 @@ int VmxVcpu::handle_exit(u32 reason) {
       vcpu_->run()->exit_reason = KVM_EXIT_SHUTDOWN;
       return 0;
     case E::kInterruptWindow:
+      // The guest can take an interrupt now: the next entry injects it.
+      vcpu_->count(kStatIrqWindowExits);
+      return 1;
     case E::kNmiWindow:
+      vcpu_->count(kStatNmiWindowExits);
+      return 1;
     case E::kPreemptionTimer:
       // The host ran its pending interrupts when they were enabled again.
       return 1;

@@ -38,13 +38,15 @@ constexpr u64 kKnown = kVme | kPvi | kTsd | kDe | kPse | kPae | kMce | kPge | kP
 
 // 1:ECX. Out: DTES64/DS-CPL (no DS area), MONITOR (MWAIT exits are not
 // emulated), VMX/SMX (no nesting), EST/TM2/xTPR/CNXT-ID/SDBG/DCA (platform
-// MSRs), PDCM (no PMU: IA32_PERF_CAPABILITIES), PCID (see cpuid.h), x2APIC
-// and TSC-deadline (no in-kernel LAPIC yet), OSXSAVE (runtime bit).
+// MSRs), PDCM (no PMU: IA32_PERF_CAPABILITIES), PCID (see cpuid.h),
+// OSXSAVE (runtime bit), TSC-deadline (as KVM: userspace adds it after
+// KVM_CAP_TSC_DEADLINE_TIMER). x2APIC is emulated by the in-kernel LAPIC
+// whatever the host has, as KVM does.
 constexpr u32 kLeaf1Ecx = c::features_ecx::kSse3 | c::features_ecx::kPclmulqdq | c::features_ecx::kSsse3 |
                           c::features_ecx::kFma | c::features_ecx::kCx16 | c::features_ecx::kSse41 |
                           c::features_ecx::kSse42 | c::features_ecx::kMovbe | c::features_ecx::kPopcnt |
                           c::features_ecx::kAes | c::features_ecx::kXsave | c::features_ecx::kAvx |
-                          c::features_ecx::kF16c | c::features_ecx::kRdrand;
+                          c::features_ecx::kF16c | c::features_ecx::kRdrand | c::features_ecx::kX2apic;
 // 1:EDX. Out: PSN, DS, ACPI (thermal MSRs), HTT (topology not described),
 // TM, PBE.
 constexpr u32 kLeaf1Edx = c::features_edx::kFpu | c::features_edx::kVme | c::features_edx::kDe |

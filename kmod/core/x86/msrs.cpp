@@ -170,6 +170,15 @@ long GuestMsrs::set_msrs(unsigned long user_arg) {
 
 int GuestMsrs::get(u32 index, u64 *value, bool host_initiated) {
   u64 v = 0;
+  if (index == +I::kTscDeadline || (index >= +I::kX2apicFirst && index <= +I::kX2apicLast)) {
+    int r = ctx_.lapic_msr_get(index, value);
+    if (r != kMsrNoLapic)
+      return r;
+    // Without an in-kernel LAPIC: the x2APIC range faults, the deadline
+    // reads 0 (KVM's kvm_x2apic_msr_read, kvm_get_lapic_tscdeadline_msr).
+    *value = 0;
+    return index == +I::kTscDeadline ? kMsrOk : kMsrFault;
+  }
   switch (index) {
     case +I::kEfer:
       v = ctx_.efer();
@@ -290,6 +299,12 @@ int GuestMsrs::get(u32 index, u64 *value, bool host_initiated) {
 }
 
 int GuestMsrs::set(u32 index, u64 value, bool host_initiated) {
+  if (index == +I::kTscDeadline || (index >= +I::kX2apicFirst && index <= +I::kX2apicLast)) {
+    int r = ctx_.lapic_msr_set(index, value, host_initiated);
+    if (r != kMsrNoLapic)
+      return r;
+    return index == +I::kTscDeadline ? kMsrOk : kMsrFault;
+  }
   switch (index) {
     case +I::kEfer:
       return set_efer(value, host_initiated);
@@ -468,6 +483,9 @@ int GuestMsrs::set_apic_base(u64 value, bool host_initiated) {
     if ((was_x2 && now_xapic) || (was_off && now_x2))
       return kMsrFault;
   }
+  // The in-kernel LAPIC follows (mode switch, MMIO page relocation).
+  if (ctx_.lapic_msr_set(+I::kApicBase, value, host_initiated) == kMsrFault)
+    return kMsrFault;
   apic_base_ = value;
   cpuid_.set_apic_base(value);  // CPUID.1:EDX.APIC follows EN
   return kMsrOk;

@@ -39,6 +39,7 @@ inline constexpr u32 kMceBanks = 32;
 // #GP(0), a KVM_{GET,SET}_MSRS stops at this entry.
 inline constexpr int kMsrOk = 0;
 inline constexpr int kMsrFault = 1;
+inline constexpr int kMsrNoLapic = 2;
 
 // Guest MSRs that live in the VMCS guest-state area (SDM vol. 3C 24.4.1).
 enum class VmcsMsr : u8 {
@@ -69,6 +70,18 @@ class MsrContext {
   virtual u64 tsc_offset() = 0;
   virtual void set_tsc_offset(u64 offset) = 0;
   virtual u64 host_tsc() = 0;
+  // The in-kernel LAPIC (KVM_CREATE_IRQCHIP): its MSRs (x2APIC
+  // 0x800-0x8ff, IA32_TSC_DEADLINE) and IA32_APIC_BASE once GuestMsrs has
+  // checked the reserved bits. kMsrOk / kMsrFault, or kMsrNoLapic when the
+  // vCPU has no in-kernel LAPIC.
+  virtual int lapic_msr_get(u32 index, u64 *value) {
+    (void)index, (void)value;
+    return kMsrNoLapic;
+  }
+  virtual int lapic_msr_set(u32 index, u64 value, bool host_initiated) {
+    (void)index, (void)value, (void)host_initiated;
+    return kMsrNoLapic;
+  }
 
  protected:
   ~MsrContext() = default;

@@ -147,6 +147,46 @@ void mk_host_irq(unsigned int vector);
 /* An NMI that caused a VM exit: run the host's NMI handler (interrupts off). */
 void mk_host_nmi(void);
 
+/* ---- Interrupt controllers: locks, time, blocking and kicking vCPUs ---- */
+
+/*
+ * Spinlocks that interrupts cannot break into: device models take them from
+ * the vCPU thread, from ioctls and from timer callbacks (hard-irq context).
+ * Never sleep, allocate or call mk_timer_cancel/free on a timer whose
+ * callback takes the same lock while holding one.
+ */
+void *mk_spin_new(void);
+void mk_spin_free(void *l);
+unsigned long mk_spin_lock_irqsave(void *l);
+void mk_spin_unlock_irqrestore(void *l, unsigned long flags);
+
+/* CLOCK_MONOTONIC in ns; the TSC; the TSC's frequency in kHz (0: unknown). */
+unsigned long long mk_now_ns(void);
+unsigned long long mk_rdtsc(void);
+unsigned long mk_tsc_khz(void);
+
+/*
+ * High-resolution timers (hrtimer, CLOCK_MONOTONIC, absolute, hard-irq
+ * callback). fn(arg) runs in interrupt context and returns 0 to stop or the
+ * next absolute expiry in ns to re-arm (periodic timers). mk_timer_cancel()
+ * waits for a running callback; mk_timer_free() cancels first.
+ */
+void *mk_timer_new(unsigned long long (*fn)(void *arg), void *arg);
+void mk_timer_free(void *t);
+void mk_timer_start(void *t, unsigned long long expires_ns);
+void mk_timer_cancel(void *t);
+
+/*
+ * Blocking a vCPU thread (HLT, wait-for-SIPI): sleeps until cond(arg) is
+ * non-zero (checked before sleeping and after every wake-up) or a signal is
+ * pending. Returns 0, or -EINTR for a signal. mk_vcpu_wake() may be called
+ * from any context, interrupts included.
+ */
+int mk_vcpu_wait(void *ctx, int (*cond)(void *arg), void *arg);
+void mk_vcpu_wake(void *ctx);
+/* Forces a VM exit on cpu if it runs a guest (a reschedule IPI); any context. */
+void mk_kick_cpu(int cpu);
+
 /* MSRs of this CPU; 0 or -EIO. */
 int mk_wrmsr_safe(unsigned int msr, unsigned long long value);
 

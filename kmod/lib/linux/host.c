@@ -10,6 +10,8 @@
 #include <linux/cpuhotplug.h>
 #include <linux/hw_breakpoint.h>
 #include <linux/highmem.h>
+#include <linux/hrtimer.h>
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/preempt.h>
@@ -17,6 +19,8 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <asm/debugreg.h>
 #include <asm/io.h>
 #include <asm/mmu_context.h>
@@ -26,6 +30,7 @@
 #include <asm/segment.h>
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
+#include <asm/tsc.h>
 
 #include <minikvm/core.h>
 #include <minikvm/platform.h>
@@ -211,6 +216,7 @@ void mk_preempt_enable(void)
 struct mk_vcpu_ctx {
 	struct preempt_notifier pn;
 	void *obj;
+	wait_queue_head_t wq;	/* HLT and wait-for-SIPI sleep here */
 };
 
 static void mk_sched_in(struct preempt_notifier *pn, int cpu)
@@ -235,6 +241,7 @@ void *mk_vcpu_ctx_new(void *obj)
 	if (!c)
 		return NULL;
 	c->obj = obj;
+	init_waitqueue_head(&c->wq);
 	preempt_notifier_init(&c->pn, &mk_preempt_ops);
 	/* Turns the scheduler's notifier calls on (a static key, counted). */
 	preempt_notifier_inc();
@@ -440,4 +447,119 @@ void mk_host_nmi(void)
 int mk_wrmsr_safe(unsigned int msr, unsigned long long value)
 {
 	return wrmsrl_safe(msr, value) ? -EIO : 0;
+}
+
+/* ---- interrupt controllers: spinlocks, time, timers, blocking, kicks ---- */
+
+void *mk_spin_new(void)
+{
+	spinlock_t *l = kmalloc(sizeof(*l), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+
+	if (l)
+		spin_lock_init(l);
+	return l;
+}
+
+void mk_spin_free(void *l)
+{
+	kfree(l);
+}
+
+unsigned long mk_spin_lock_irqsave(void *l)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave((spinlock_t *)l, flags);
+	return flags;
+}
+
+void mk_spin_unlock_irqrestore(void *l, unsigned long flags)
+{
+	spin_unlock_irqrestore((spinlock_t *)l, flags);
+}
+
+unsigned long long mk_now_ns(void)
+{
+	return ktime_get_ns();
+}
+
+unsigned long long mk_rdtsc(void)
+{
+	return rdtsc();
+}
+
+unsigned long mk_tsc_khz(void)
+{
+	return tsc_khz;
+}
+
+struct mk_timer {
+	struct hrtimer t;
+	unsigned long long (*fn)(void *arg);
+	void *arg;
+};
+
+static enum hrtimer_restart mk_timer_fire(struct hrtimer *t)
+{
+	struct mk_timer *mt = container_of(t, struct mk_timer, t);
+	unsigned long long next = mt->fn(mt->arg);
+
+	if (!next)
+		return HRTIMER_NORESTART;
+	hrtimer_set_expires(t, ns_to_ktime(next));
+	return HRTIMER_RESTART;
+}
+
+void *mk_timer_new(unsigned long long (*fn)(void *arg), void *arg)
+{
+	struct mk_timer *mt = kzalloc(sizeof(*mt), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+
+	if (!mt)
+		return NULL;
+	/* Hard-irq expiry, as KVM's LAPIC timer: the callback only sets bits
+	 * under spinlocks and kicks vCPUs. */
+	hrtimer_init(&mt->t, CLOCK_MONOTONIC, HRTIMER_MODE_ABS_HARD);
+	mt->t.function = mk_timer_fire;
+	mt->fn = fn;
+	mt->arg = arg;
+	return mt;
+}
+
+void mk_timer_free(void *t)
+{
+	if (!t)
+		return;
+	hrtimer_cancel(&((struct mk_timer *)t)->t);
+	kfree(t);
+}
+
+void mk_timer_start(void *t, unsigned long long expires_ns)
+{
+	hrtimer_start(&((struct mk_timer *)t)->t, ns_to_ktime(expires_ns), HRTIMER_MODE_ABS_HARD);
+}
+
+void mk_timer_cancel(void *t)
+{
+	hrtimer_cancel(&((struct mk_timer *)t)->t);
+}
+
+int mk_vcpu_wait(void *ctx, int (*cond)(void *arg), void *arg)
+{
+	struct mk_vcpu_ctx *c = ctx;
+
+	return wait_event_interruptible(c->wq, cond(arg)) ? -EINTR : 0;
+}
+
+void mk_vcpu_wake(void *ctx)
+{
+	wake_up_interruptible(&((struct mk_vcpu_ctx *)ctx)->wq);
+}
+
+void mk_kick_cpu(int cpu)
+{
+	/* As kvm_vcpu_kick(): the reschedule IPI is the cheapest interrupt
+	 * that makes a CPU in VMX non-root operation exit (external-interrupt
+	 * exiting), and harmless anywhere else. */
+	if (cpu >= 0 && cpu < nr_cpu_ids && cpu_online(cpu))
+		smp_send_reschedule(cpu);
 }

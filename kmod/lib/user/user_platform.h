@@ -115,4 +115,21 @@ struct SimVmx {
 };
 SimVmx &vmx();
 
+// ---- Interrupt controllers (irq_user.cpp) ----
+// A simulated CLOCK_MONOTONIC (starts at 1 s) and TSC (now * tsc_khz / 1e6,
+// 2 GHz by default). Timers fire only when the test lets time pass:
+// advance_time() fires every timer due in the interval, in expiry order,
+// with the clock set to each expiry; a callback's return value re-arms it.
+unsigned long long now_ns();
+void advance_time(unsigned long long ns);
+bool run_next_timer();  // jumps to the first expiry and fires it; false if none
+long armed_timers();
+unsigned long long next_timer_expiry();  // 0 if none armed
+void set_tsc_khz(unsigned long khz);
+// mk_vcpu_wake() and mk_kick_cpu() calls since reset_time().
+unsigned long vcpu_wakes();
+unsigned long cpu_kicks();
+int last_kicked_cpu();
+void reset_time();  // clock to 1 s, 2 GHz, counters to 0 (timers stay)
+
 }  // namespace mk::user
