@@ -121,9 +121,11 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf $(BUILD)
 
-# ---- the exit benchmark: one Bochs boot, minikvm then kvm_intel ----
-# selftests/testbed/bench.sh; prints guest-time ns per exit round trip to
-# userspace and the ratio minikvm/kvm_intel (userspace-launcher/README.md).
+# ---- the benchmarks: one Bochs boot, kvm_intel (enable_apicv=0) then minikvm ----
+# selftests/testbed/bench.sh; prints guest-time ns and kernel exits per exit
+# round trip to userspace and per interrupt operation (IPI, EOI, LAPIC timer,
+# KVM_IRQ_LINE, PIC and IOAPIC access), and the ratio minikvm/kvm_intel per
+# row (userspace-launcher/README.md, --bench-io and --bench-irq).
 .PHONY: bench
 bench: deps module selftests launcher
 	$(call payload,bochs-bench,bench)

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "launch.h"
 
@@ -67,6 +68,49 @@ const char *exit_reason_name(uint32_t reason) {
   }
 }
 
+namespace {
+
+// The stats file, read at given offsets. KVM's stats fds take pread()
+// (kvm_main.c sets FMODE_PREAD on them); a file without FMODE_PREAD
+// answers -ESPIPE (minikvm's, made with anon_inode_getfd() alone, before
+// it sets the flag). Then the whole file is read once from the start with
+// read(): the fd is fresh, so its position is 0, and both KVM and
+// minikvm build the file from the position read() passes.
+class StatsFile {
+ public:
+  explicit StatsFile(int fd) : fd_(fd) {}
+  bool get(uint64_t off, void *dst, size_t len) {
+    if (!sequential_) {
+      ssize_t r = pread(fd_, dst, len, static_cast<off_t>(off));
+      if (r == static_cast<ssize_t>(len)) return true;
+      if (!(r < 0 && errno == ESPIPE)) return false;
+      sequential_ = true;
+      if (!slurp()) return false;
+    }
+    if (off > all_.size() || len > all_.size() - off) return false;
+    std::memcpy(dst, all_.data() + off, len);
+    return true;
+  }
+
+ private:
+  bool slurp() {
+    uint8_t buf[4096];
+    for (;;) {
+      ssize_t r = read(fd_, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return false;
+      if (r == 0) return true;
+      all_.insert(all_.end(), buf, buf + r);
+      if (all_.size() > (16u << 20)) return false;  // not a stats file
+    }
+  }
+  int fd_;
+  bool sequential_ = false;
+  std::vector<uint8_t> all_;
+};
+
+}  // namespace
+
 bool read_kernel_stats(int vcpu_fd, std::vector<KernelStat> *out, std::string *err) {
   out->clear();
   int sfd = ioctl(vcpu_fd, KVM_GET_STATS_FD, 0);
@@ -74,15 +118,15 @@ bool read_kernel_stats(int vcpu_fd, std::vector<KernelStat> *out, std::string *e
     *err = std::string("KVM_GET_STATS_FD: ") + std::strerror(errno);
     return false;
   }
+  StatsFile f(sfd);
   bool ok = false;
   kvm_stats_header h{};
-  if (pread(sfd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
-    *err = "short read of the stats header";
+  if (!f.get(0, &h, sizeof h)) {
+    *err = std::string("short read of the stats header (") + std::strerror(errno) + ")";
   } else {
     size_t desc_size = sizeof(StatsDescHeader) + h.name_size;
     std::vector<uint8_t> descs(desc_size * h.num_desc);
-    if (pread(sfd, descs.data(), descs.size(), h.desc_offset) !=
-        static_cast<ssize_t>(descs.size())) {
+    if (!f.get(h.desc_offset, descs.data(), descs.size())) {
       *err = "short read of the stats descriptors";
     } else {
       ok = true;
@@ -97,8 +141,8 @@ bool read_kernel_stats(int vcpu_fd, std::vector<KernelStat> *out, std::string *e
         s.flags = d->flags;
         s.exponent = d->exponent;
         s.values.resize(d->size);
-        ssize_t want = static_cast<ssize_t>(d->size * sizeof(uint64_t));
-        if (want && pread(sfd, s.values.data(), want, h.data_offset + d->offset) != want) {
+        size_t want = d->size * sizeof(uint64_t);
+        if (want && !f.get(h.data_offset + d->offset, s.values.data(), want)) {
           *err = "short read of stats data for " + s.name;
           ok = false;
         }
@@ -108,6 +152,18 @@ bool read_kernel_stats(int vcpu_fd, std::vector<KernelStat> *out, std::string *e
   }
   close(sfd);
   return ok;
+}
+
+bool read_kernel_stat(int fd, const char *name, uint64_t *value) {
+  std::vector<KernelStat> stats;
+  std::string err;
+  if (!read_kernel_stats(fd, &stats, &err)) return false;
+  for (const KernelStat &s : stats)
+    if (s.name == name && !s.values.empty()) {
+      *value = s.values[0];
+      return true;
+    }
+  return false;
 }
 
 std::string stat_unit(const KernelStat &s) {

@@ -30,6 +30,11 @@ constexpr int kExitUnsupported = 77;  // the device lacks an ioctl needed to run
 constexpr uint16_t kPortDebugcon = 0xE9;  // Bochs/QEMU debugcon: bytes -> stdout
 constexpr uint16_t kPortExit = 0xF4;      // a write ends the run (QEMU isa-debug-exit's port)
 constexpr uint16_t kPortNull = 0x80;      // POST-code port: writes accepted silently
+// With Options::windows (--bench-irq): measured regions and the IRQ line.
+constexpr uint16_t kPortWindowBegin = 0x81;  // OUT AL: window AL begins (stats, then clock)
+constexpr uint16_t kPortWindowEnd = 0x82;    // OUT AL: window AL ends (clock, then stats)
+constexpr uint16_t kPortIrqLine = 0x83;      // OUT: KVM_IRQ_LINE(irq_line_gsi, 1) then (.., 0)
+constexpr unsigned kMaxWindows = 4;          // window numbers 1..kMaxWindows
 
 // ---- guest-physical layout (README.md, "Guest memory layout") ----
 constexpr uint64_t kGdtAddr = 0x500;          // GDT: null, code32, data, code64
@@ -96,6 +101,21 @@ struct Options {
   // bytes would garble the serial log), and no exit is logged on its own.
   bool garbage = false;
   unsigned log_limit = 16;  // distinct unhandled I/O ports / MMIO pages logged; 0: none
+  // --bench-irq: serve the window ports (kPortWindowBegin/End) and, when
+  // irq_line_gsi >= 0, kPortIrqLine.
+  bool windows = false;
+  int irq_line_gsi = -1;
+};
+
+// A measured region of one vCPU (Options::windows): CLOCK_MONOTONIC and
+// the kernel's "exits" counter at its begin and end, and the KVM_RUN
+// returns up to each (both counts include the exit of the marker OUT).
+struct Window {
+  bool begun = false, ended = false;
+  uint64_t t0 = 0, t1 = 0;
+  uint64_t returns0 = 0, returns1 = 0;
+  bool kexits_valid = false;
+  uint64_t kexits0 = 0, kexits1 = 0;
 };
 
 // One counter of KVM_GET_STATS_FD (a histogram keeps all its buckets).
@@ -118,6 +138,7 @@ struct VcpuResult {
   uint64_t rip = 0;
   bool kstats_valid = false;
   std::vector<KernelStat> kstats;
+  Window windows[kMaxWindows + 1];  // [1..kMaxWindows]
 };
 
 struct RunResult {
@@ -138,7 +159,15 @@ class Machine {
 
   int open_device(const std::string &dev);
   int create_vm(uint64_t mem_bytes);
+  // KVM_CREATE_IRQCHIP (before the vCPUs): kExitUnsupported, with the
+  // reason on stderr, when the device reports KVM_CAP_IRQCHIP 0 (minikvm
+  // accepts the ioctl before it has an irqchip) or refuses the ioctl.
+  int create_irqchip();
   int create_vcpus(unsigned n);
+  // With an in-kernel irqchip KVM creates the APs (vCPU index > 0)
+  // waiting for INIT/SIPI; KVM_SET_MP_STATE(RUNNABLE) starts them at the
+  // entry directly, as QEMU does for its own start-up state.
+  int make_runnable();
   uint8_t *mem() { return mem_; }
   uint64_t mem_size() const { return mem_size_; }
   // The CPU state for mode (README.md, "Registers at entry"); gprs, if
@@ -155,6 +184,7 @@ class Machine {
   bool has_immediate_exit_ = false;
   bool has_stats_ = false;
   bool has_cpuid_ = false;
+  bool irqchip_ = false;
   std::vector<int> vcpu_fds_;
   std::vector<struct kvm_run *> runs_;
   std::vector<uint8_t> cpuid_buf_;  // KVM_GET_SUPPORTED_CPUID, fetched once
@@ -172,9 +202,17 @@ std::vector<std::pair<uint64_t, uint64_t>> reserved_ranges(Mode mode, unsigned v
 
 // kvm_stats.cpp
 bool read_kernel_stats(int vcpu_fd, std::vector<KernelStat> *out, std::string *err);
+// The first value of one counter of the fd's KVM_GET_STATS_FD file.
+bool read_kernel_stat(int fd, const char *name, uint64_t *value);
 std::string stat_unit(const KernelStat &s);
 void print_statistics(const RunResult &r, bool kernel_stats_expected);
 const char *exit_reason_name(uint32_t reason);
+
+// bench_irq.cpp: --bench-irq KIND N (README.md).
+constexpr uint64_t kDefaultTimerCount = 500000;  // LAPIC TMICT: 500 us with KVM's 1 ns bus cycle
+constexpr int kDefaultIrqGsi = 16;               // an IOAPIC-only GSI (no PIC pin behind it)
+int bench_irq(Options o, const std::string &kind, uint64_t n, uint64_t timer_count, int gsi);
+const char *bench_irq_kinds();
 
 // Error helpers (minikvm-launch.cpp).
 int ioctl_failure(const char *what, int err);

@@ -3,7 +3,8 @@
 //
 // It probes a KVM-ABI device (--probe), runs flat binaries in real,
 // protected or long mode on N vCPUs with a debug console and an exit port,
-// measures the cost of an exit round trip (--bench-io) and runs random
+// measures the cost of an exit round trip (--bench-io) and of the
+// in-kernel irqchip's paths (--bench-irq, bench_irq.cpp), and runs random
 // bytes as code to shake the device (--garbage). Everything goes through
 // the kernel's linux/kvm.h, so the same binary compares minikvm with KVM.
 // See README.md in this directory.
@@ -82,6 +83,7 @@ void usage(const char *argv0) {
       "usage: %s [--dev PATH] --probe\n"
       "       %s [--dev PATH] [options] --load FILE[@ADDR] [--load ...]\n"
       "       %s [--dev PATH] [options] --bench-io N\n"
+      "       %s [--dev PATH] [options] --bench-irq KIND N\n"
       "       %s [--dev PATH] [options] --garbage SEED [--garbage-count N]\n"
       "  --dev PATH          KVM-ABI device (default /dev/minikvm, or /dev/kvm if that is absent)\n"
       "  --probe             report API version, capabilities and VM creation\n"
@@ -93,12 +95,16 @@ void usage(const char *argv0) {
       "  --timeout SECONDS   stop the run after this long (fractions allowed)\n"
       "  --quiet             no exit statistics at the end\n"
       "  --bench-io N        built-in guest: N OUTs to port 0x80, then HLT; prints ns per exit\n"
+      "  --bench-irq KIND N  built-in guest with KVM_CREATE_IRQCHIP: N operations of KIND (ipi eoi\n"
+      "                      timer irqline pic ioapic); prints ns and kernel exits per operation\n"
+      "  --timer-count N     --bench-irq timer: LAPIC initial count (default 500000)\n"
+      "  --irq-gsi N         --bench-irq irqline: the GSI/IOAPIC pin (16..23, default 16)\n"
       "  --garbage SEED      run pseudo-random bytes from SEED as code (default timeout 0.25 s)\n"
       "  --garbage-count N   seeds SEED..SEED+N-1 (default 1), each in a fresh VM\n"
       "ports: 0xE9 debug console (bytes -> stdout), 0xF4 exit (status = value & 0xff),\n"
       "       0x80 ignored; exit status: 64 usage, 70 launcher error, 71 guest crashed,\n"
       "       72 timeout, 77 the device cannot run guests (see README.md)\n",
-      argv0, argv0, argv0, argv0);
+      argv0, argv0, argv0, argv0, argv0);
 }
 
 int probe(const std::string &dev) {
@@ -433,8 +439,10 @@ int garbage(Options o, uint64_t seed0, uint64_t count, bool all_modes) {
 int main(int argc, char **argv) {
   Options o;
   bool do_probe = false, mem_given = false, timeout_given = false, all_modes = false;
-  bool do_bench = false, do_garbage = false;
+  bool do_bench = false, do_garbage = false, do_bench_irq = false;
   uint64_t bench_n = 0, seed = 0, garbage_count = 1;
+  std::string irq_kind;
+  uint64_t timer_count = kDefaultTimerCount, irq_gsi = kDefaultIrqGsi;
   auto bad = [&](const std::string &why) {
     if (!why.empty()) std::fprintf(stderr, "minikvm-launch: %s\n", why.c_str());
     usage(argv[0]);
@@ -490,6 +498,18 @@ int main(int argc, char **argv) {
       if (!parse_u64(val, &bench_n)) return bad("bad --bench-io " + val);
       do_bench = true;
       i++;
+    } else if (a == "--bench-irq" && i + 2 < argc) {
+      irq_kind = argv[i + 1];
+      if (!parse_u64(argv[i + 2], &bench_n)) return bad(std::string("bad --bench-irq N ") + argv[i + 2]);
+      do_bench_irq = true;
+      i += 2;
+    } else if (a == "--timer-count" && has_val) {
+      if (!parse_u64(val, &timer_count) || timer_count < 1 || timer_count > 0xffffffffULL)
+        return bad("--timer-count wants 1..4294967295");
+      i++;
+    } else if (a == "--irq-gsi" && has_val) {
+      if (!parse_u64(val, &irq_gsi) || irq_gsi < 16 || irq_gsi > 23) return bad("--irq-gsi wants 16..23");
+      i++;
     } else if (a == "--garbage" && has_val) {
       if (!parse_u64(val, &seed)) return bad("bad --garbage " + val);
       do_garbage = true;
@@ -504,8 +524,9 @@ int main(int argc, char **argv) {
       return bad("");
     }
   }
-  int actions = do_probe + !o.images.empty() + do_bench + do_garbage;
-  if (actions != 1) return bad(actions ? "--probe, --load, --bench-io and --garbage exclude each other" : "");
+  int actions = do_probe + !o.images.empty() + do_bench + do_bench_irq + do_garbage;
+  if (actions != 1)
+    return bad(actions ? "--probe, --load, --bench-io, --bench-irq and --garbage exclude each other" : "");
   if (all_modes && !do_garbage) return bad("--mode all only goes with --garbage");
 
   // The launcher's own device first; the kernel's KVM when minikvm is
@@ -517,6 +538,7 @@ int main(int argc, char **argv) {
   if (do_probe) return probe(o.dev);
   if (o.mem_mib << 20 < kStackBase + o.vcpus * kStackSize) return bad("--mem too small");
   if (do_bench) return bench_io(o, bench_n);
+  if (do_bench_irq) return bench_irq(o, irq_kind, bench_n, timer_count, static_cast<int>(irq_gsi));
   if (do_garbage) {
     o.garbage = true;
     o.quiet = true;

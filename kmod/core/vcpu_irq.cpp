@@ -124,7 +124,7 @@ void Vcpu::prepare_entry(int cpu) {
 void Vcpu::left_guest() { __atomic_store_n(&guest_cpu_, -1, __ATOMIC_RELEASE); }
 
 void Vcpu::poll_init_sipi() {
-  if (!lapic_)
+  if (!lapic_ || !lapic_->has_init_or_sipi())
     return;
   if (lapic_->take_init())
     got_init_ = true;

@@ -295,6 +295,17 @@ void vm_install_idt64(struct vm *vm, uint32_t present_mask)
 	}
 }
 
+void vm_set_idt_gate64(struct vm *vm, int vector, uint64_t handler)
+{
+	uint64_t *idt = gpa_ptr(vm, IDT_GPA);
+
+	if (vector < 0 || vector > 255)
+		die("IDT vector %d out of range", vector);
+	idt[2 * vector] = (handler & 0xffff) | ((uint64_t)SEL_CODE64 << 16) |
+			  (0x8eull << 40) | (((handler >> 16) & 0xffff) << 48);
+	idt[2 * vector + 1] = handler >> 32;
+}
+
 uint64_t isr_halt_rip(void)
 {
 	/* KVM reports the RIP after the hlt. */

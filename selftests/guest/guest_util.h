@@ -77,6 +77,13 @@ void vm_build_tables(struct vm *vm);
  */
 void vm_install_idt64(struct vm *vm, uint32_t present_mask);
 uint64_t isr_halt_rip(void);	/* RIP of KVM_EXIT_HLT in a stub */
+/*
+ * Interrupt suites: make IDT entry `vector` (any of 0-255) a present 64-bit
+ * interrupt gate (type 14, DPL 0, IST 0, selector SEL_CODE64) to the guest
+ * address `handler`; the other entries are left alone.  Call it after
+ * vm_install_idt64(), which clears the whole IDT.
+ */
+void vm_set_idt_gate64(struct vm *vm, int vector, uint64_t handler);
 
 /* vCPU without CPUID set. */
 void vcpu_init(struct vm *vm, struct vcpu *v, int id);

@@ -7,6 +7,7 @@
 #include <linux/atomic.h>
 #include <linux/cpu.h>
 #include <linux/anon_inodes.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -172,6 +173,22 @@ static const struct file_operations mk_fd_fops = {
 
 int mk_fd_create(const char *name, void *obj)
 {
-	/* anon_inode_getfd takes a module reference through fops->owner. */
-	return anon_inode_getfd(name, &mk_fd_fops, obj, O_RDWR | O_CLOEXEC);
+	struct file *file;
+	int fd = get_unused_fd_flags(O_CLOEXEC);
+
+	if (fd < 0)
+		return fd;
+	/* anon_inode_getfile takes a module reference through fops->owner. */
+	file = anon_inode_getfile(name, &mk_fd_fops, obj, O_RDWR);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		return PTR_ERR(file);
+	}
+	/*
+	 * pread() at an offset, as on KVM's stats fds (kvm_vcpu_ioctl_get_stats_fd
+	 * sets FMODE_PREAD too): anon inodes are not seekable by default.
+	 */
+	file->f_mode |= FMODE_PREAD;
+	fd_install(fd, file);
+	return fd;
 }

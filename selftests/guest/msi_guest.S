@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Guest code for msi_test.c: the interrupt-test agent (irq_agent.inc)
+ * enables the LAPICs and logs the MSIs that arrive.
+ */
+#include "guest_layout.h"
+#define BLOB_START irq_blob_start
+
+	.section .rodata.guest, "a"
+	.globl irq_blob_start, irq_blob_end
+irq_blob_start:
+#include "irq_agent.inc"
+irq_blob_end:
