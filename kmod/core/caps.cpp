@@ -49,6 +49,8 @@ constexpr Cap kCaps[] = {
     {KVM_CAP_PIT_STATE2, 1},
     {KVM_CAP_SET_BOOT_CPU_ID, 1},
     {KVM_CAP_TSC_DEADLINE_TIMER, 1},
+    {KVM_CAP_PIT, 1},
+    {KVM_CAP_GET_TSC_KHZ, 1},
 };
 }  // namespace
 

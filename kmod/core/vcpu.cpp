@@ -1193,6 +1193,9 @@ long Vcpu::ioctl(unsigned int cmd, unsigned long arg) {
     case KVM_SET_LAPIC: r = set_lapic(arg); break;
     case KVM_INTERRUPT: r = interrupt(arg); break;
     case KVM_NMI: queue_nmi(); r = 0; break;
+    // The guest's TSC runs at the host's rate (no TSC scaling): guests and
+    // VMMs convert TSC ticks with this (QEMU, the APIC guest tests).
+    case KVM_GET_TSC_KHZ: r = mk_tsc_khz() ? static_cast<long>(mk_tsc_khz()) : -EIO; break;
     // As KVM's kvm_arch_vcpu_ioctl(): an unknown vCPU ioctl is -EINVAL.
     default: r = -EINVAL; break;
   }

@@ -153,6 +153,7 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, 
   void apic_kick() override { kick(); }
   void apic_nmi() override { queue_nmi(); }
   void apic_eoi_level(u8 vector) override;
+  void apic_eoi_edge(u8 vector) override;
   u64 apic_guest_tsc() override;
   // MsrContext: the LAPIC's MSRs and IA32_APIC_BASE.
   int lapic_msr_get(u32 index, u64 *value) override;

@@ -43,6 +43,7 @@ void Vcpu::queue_nmi() {
 }
 
 void Vcpu::apic_eoi_level(u8 vector) { vm_->ioapic_eoi(vector); }
+void Vcpu::apic_eoi_edge(u8 vector) { vm_->ioapic_eoi_edge(vector); }
 
 u64 Vcpu::apic_guest_tsc() { return mk_rdtsc() + __atomic_load_n(&tsc_offset_, __ATOMIC_RELAXED); }
 

@@ -249,7 +249,10 @@ long Vm::ioctl(unsigned int cmd, unsigned long arg) {
     case KVM_SET_IRQCHIP:
       return set_irqchip(arg);
     case KVM_CREATE_PIT2:
-      return create_pit2(arg);
+      return create_pit2(arg, false);
+    case KVM_CREATE_PIT:
+      // The old form: KVM creates the same PIT with the speaker port.
+      return create_pit2(0, true);
     case KVM_GET_PIT2:
       return get_pit2(arg);
     case KVM_SET_PIT2:

@@ -75,6 +75,7 @@ class Vm final : public FdObject,
   bool pic_output_accepted() override;
   // A LAPIC's EOI of a level-triggered vector (KVM's kvm_ioapic_update_eoi).
   void ioapic_eoi(u8 vector);
+  void ioapic_eoi_edge(u8 vector);  // only what the IOAPIC tracks (the RTC's vector)
   // vCPUs, lock-free (published with release ordering as they are created).
   u32 vcpu_count() const { return __atomic_load_n(&nr_vcpus_, __ATOMIC_ACQUIRE); }
   Vcpu *vcpu_at(u32 i) const { return vcpus_[i]; }
@@ -91,10 +92,11 @@ class Vm final : public FdObject,
   long signal_msi(unsigned long arg);
   long get_irqchip(unsigned long arg);
   long set_irqchip(unsigned long arg);
-  long create_pit2(unsigned long arg);
+  long create_pit2(unsigned long arg, bool legacy);
   long get_pit2(unsigned long arg);
   long set_pit2(unsigned long arg);
   long set_boot_cpu_id(unsigned long arg);
+  int raise_gsi(u32 gsi, u32 source, bool level, bool line_status);
   void destroy_irqchip();
 
   long refs_ = 1;

@@ -76,7 +76,9 @@ void Vm::destroy_irqchip() {
   pit_ = nullptr;
 }
 
-int Vm::set_gsi(u32 gsi, u32 source, bool level) {
+int Vm::set_gsi(u32 gsi, u32 source, bool level) { return raise_gsi(gsi, source, level, false); }
+
+int Vm::raise_gsi(u32 gsi, u32 source, bool level, bool line_status) {
   if (!irqchip_in_kernel())
     return -1;
   irq::RouteEntry e[kMaxRoutesPerGsi];
@@ -88,7 +90,7 @@ int Vm::set_gsi(u32 gsi, u32 source, bool level) {
     int r = -1;
     if (e[i].type == KVM_IRQ_ROUTING_IRQCHIP) {
       if (e[i].chip == KVM_IRQCHIP_IOAPIC)
-        r = ioapic_->set_irq(e[i].pin, source, level);
+        r = ioapic_->set_irq(e[i].pin, source, level, line_status);
       else
         r = pic_->set_irq(e[i].pin, source, level);  // the combined 0-15 pin space
     } else if (e[i].type == KVM_IRQ_ROUTING_MSI) {
@@ -127,13 +129,19 @@ void Vm::ioapic_eoi(u8 vector) {
     ioapic_->eoi(vector);
 }
 
+void Vm::ioapic_eoi_edge(u8 vector) {
+  if (ioapic_ && ioapic_->rtc_tracks(vector))
+    ioapic_->eoi(vector, false);
+}
+
 long Vm::irq_line(unsigned long arg, bool status) {
   kvm_irq_level ev;
   if (mk_copy_from_user(&ev, arg, sizeof(ev)))
     return -EFAULT;
   if (!irqchip_in_kernel())
     return -ENXIO;
-  ev.status = set_gsi(ev.irq, irq::kSourceUserspace, ev.level != 0);
+  // KVM_IRQ_LINE_STATUS turns on the RTC's EOI tracking (line_status).
+  ev.status = raise_gsi(ev.irq, irq::kSourceUserspace, ev.level != 0, status);
   if (status && mk_copy_to_user(arg, &ev, sizeof(ev)))
     return -EFAULT;
   return 0;
@@ -231,9 +239,11 @@ out:
   return r;
 }
 
-long Vm::create_pit2(unsigned long arg) {
-  kvm_pit_config cfg;
-  if (mk_copy_from_user(&cfg, arg, sizeof(cfg)))
+long Vm::create_pit2(unsigned long arg, bool legacy) {
+  kvm_pit_config cfg{};
+  if (legacy)
+    cfg.flags = KVM_PIT_SPEAKER_DUMMY;  // KVM_CREATE_PIT
+  else if (mk_copy_from_user(&cfg, arg, sizeof(cfg)))
     return -EFAULT;
   mk_mutex_lock(lock_);
   long r;

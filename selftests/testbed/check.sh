@@ -53,6 +53,10 @@ ioctl_suite() { # name dev expect [env...]
 # The VM/vCPU ABI: ioctl tests and guest tests, the same binaries against
 # minikvm and the reference KVM (selftests/ioctl, selftests/guest).
 GUEST_TESTS="modes_test pio_test mmio_test cpuid_test msr_test exception_test entry_fail_test run_test smp_test"
+# The in-kernel irqchip (Documentation/interrupts.md): LAPIC, IOAPIC, PIC,
+# MSI and routing, PIT, their ioctls, and a hostile guest.
+GUEST_TESTS="$GUEST_TESTS lapic_timer_test ipi_test initsipi_test x2apic_test tpr_test"
+GUEST_TESTS="$GUEST_TESTS irqchip_ioctl_test ioapic_test pic_test msi_test pit_test irq_hostile_test"
 abi_suites() { # label dev expect
 	for t in vm_ioctl_test vcpu_ioctl_test; do
 		suite "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t

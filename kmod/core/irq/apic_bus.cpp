@@ -32,7 +32,43 @@ Lapic *LapicBus::find_by_vcpu_id(u32 id) const {
   return nullptr;
 }
 
+namespace {
+// KVM answers a message its optimized APIC map can route (physical or
+// single-mode logical, no shorthand, not a broadcast) with the sum of
+// acceptances, i.e. 0 when no APIC matched; only its slow path says -1
+// (kvm_irq_delivery_to_apic_fast / kvm_apic_map_get_dest_lapic, 6.1).
+// KVM_IRQ_LINE_STATUS and KVM_SIGNAL_MSI show the difference.
+bool kvm_map_routes(const ApicMessage &m, const Lapic *source, Lapic *const *lapics, u32 n) {
+  if (!n || m.shorthand != Shorthand::kNone)
+    return false;
+  u32 mask = source && source->x2apic_mode() ? 0xffffffffu : 0xffu;
+  if ((m.dest & mask) == mask)
+    return false;
+  if (!m.logical)
+    return true;
+  // Logical: only when every enabled APIC uses the same model.
+  int model = -1;
+  for (u32 i = 0; i < n; i++) {
+    const Lapic *l = lapics[i];
+    if (!l->hw_enabled())
+      continue;
+    int mdl = l->x2apic_mode() ? 2 : (l->reg(apic_reg::kDfr) >> 28) == 0xf ? 0 : 1;
+    if (model >= 0 && mdl != model)
+      return false;
+    model = mdl;
+  }
+  return true;
+}
+}  // namespace
+
 int LapicBus::deliver(const ApicMessage &msg, Lapic *source) {
+  int r = deliver_slow(msg, source);
+  if (r < 0 && kvm_map_routes(msg, source, lapics_, count()))
+    return 0;
+  return r;
+}
+
+int LapicBus::deliver_slow(const ApicMessage &msg, Lapic *source) {
   ApicMessage m = msg;
   if (m.shorthand == Shorthand::kSelf)
     return source ? source->accept(m) : -1;

@@ -32,6 +32,11 @@ class LapicBus final : public ApicBus {
   // goes to source alone. Call with no LAPIC lock held (any context).
   int deliver(const ApicMessage &m, Lapic *source) override;
   Lapic *find_by_vcpu_id(u32 id) const;
+
+ private:
+  int deliver_slow(const ApicMessage &m, Lapic *source);
+
+ public:
   u32 count() const;
 
  private:

@@ -166,7 +166,7 @@ void Ioapic::deliver(Batch &b) {
 
 // ioapic_set_irq() with the line already OR-ed over sources. Returns the
 // KVM result, or kQueued when a message waits in b. Caller holds lock_.
-int Ioapic::set_irq_locked(u32 pin, bool line_high, Batch &b) {
+int Ioapic::set_irq_locked(u32 pin, bool line_high, bool line_status, Batch &b) {
   u32 m = bit(pin);
   bool edge = !(s_.redirtbl[pin] & kTriggerLevel);
 
@@ -174,9 +174,10 @@ int Ioapic::set_irq_locked(u32 pin, bool line_high, Batch &b) {
     s_.irr &= ~m;
     return 1;
   }
-  // KVM's RTC_GSI (pin 8) EOI tracking for KVM_IRQ_LINE_STATUS is not
-  // modelled: it needs per-vCPU destination maps from the LAPICs. Pin 8
-  // coalesces like any edge pin.
+  // KVM's RTC_GSI EOI tracking: the RTC's last interrupt is not EOIed by
+  // every LAPIC it reached yet (counted, not mapped per vCPU as KVM does).
+  if (pin == kRtcPin && line_status && rtc_pending_eoi_)
+    return 0;
   u32 old_irr = s_.irr;
   s_.irr |= m;
   if (edge) {
@@ -187,7 +188,7 @@ int Ioapic::set_irq_locked(u32 pin, bool line_high, Batch &b) {
   return queue_service(pin, b) ? kQueued : -1;
 }
 
-int Ioapic::set_irq(u32 pin, u32 source, bool level) {
+int Ioapic::set_irq(u32 pin, u32 source, bool level, bool line_status) {
   if (pin >= kPins || source >= kNrSources)
     return -1;
   Batch b;
@@ -199,11 +200,17 @@ int Ioapic::set_irq(u32 pin, u32 source, bool level) {
       line |= static_cast<u8>(1u << source);
     else
       line &= static_cast<u8>(~(1u << source));
-    ret = set_irq_locked(pin, line != 0, b);
+    ret = set_irq_locked(pin, line != 0, line_status, b);
   }
   if (ret == kQueued) {
     deliver(b);
     ret = b.p[0].ret;
+    if (pin == kRtcPin && line_status) {
+      // The LAPICs that took it each owe an EOI (ioapic_service).
+      Locked l(lock_);
+      __atomic_store_n(&rtc_vector_, static_cast<int>(s_.redirtbl[pin] & kVectorMask), __ATOMIC_RELAXED);
+      __atomic_store_n(&rtc_pending_eoi_, ret > 0 ? static_cast<u32>(ret) : 0u, __ATOMIC_RELAXED);
+    }
   }
   return ret;
 }
@@ -220,6 +227,8 @@ void Ioapic::eoi(u8 vector, bool level_triggered) {
   u32 pins = 0;
   {
     Locked l(lock_);
+    if (rtc_pending_eoi_ && rtc_vector_ == vector)
+      __atomic_store_n(&rtc_pending_eoi_, rtc_pending_eoi_ - 1, __ATOMIC_RELAXED);
     for (u32 i = 0; i < kPins; i++)
       if ((s_.redirtbl[i] & kVectorMask) == vector)
         pins |= bit(i);
@@ -459,6 +468,7 @@ void Ioapic::set_state(const kvm_ioapic_state &in) {
   Batch b;
   {
     Locked l(lock_);
+    __atomic_store_n(&rtc_pending_eoi_, 0u, __ATOMIC_RELAXED);  // kvm_rtc_eoi_tracking_restore_all, simplified
     s_.base_address = in.base_address;
     s_.ioregsel = in.ioregsel;
     s_.id = in.id;
@@ -473,7 +483,7 @@ void Ioapic::set_state(const kvm_ioapic_state &in) {
     // sources' line states are not touched.
     for (u32 i = 0; i < kPins; i++)
       if (in.irr & bit(i))
-        set_irq_locked(i, true, b);
+        set_irq_locked(i, true, false, b);
   }
   deliver(b);
 }

@@ -92,7 +92,16 @@ class Ioapic final : public io::IoDevice {
   // pin >= kPins or source >= kNrSources -> -1, nothing changes (KVM
   // BUG()s; the routing table never produces such a pin).
   // Any context; takes the IOAPIC lock, delivers without it.
-  int set_irq(u32 pin, u32 source, bool level);
+  int set_irq(u32 pin, u32 source, bool level, bool line_status = false);
+  // KVM's RTC (pin 8) EOI tracking, for KVM_IRQ_LINE_STATUS (line_status):
+  // after pin 8 was delivered to n LAPICs, further assertions answer 0
+  // (coalesced) until n EOIs of its vector came back, so that userspace
+  // can compensate lost RTC ticks. rtc_tracks(v): is an edge EOI of v one
+  // to report with eoi(v, false)? Lock-free.
+  bool rtc_tracks(u8 vector) const {
+    return __atomic_load_n(&rtc_pending_eoi_, __ATOMIC_RELAXED) &&
+           __atomic_load_n(&rtc_vector_, __ATOMIC_RELAXED) == vector;
+  }
 
   // The source's line goes low on every pin without any delivery or IRR
   // change (kvm_ioapic_clear_all, when an irq source id is freed).
@@ -133,6 +142,9 @@ class Ioapic final : public io::IoDevice {
   u64 redirection_entry(u32 pin);
 
  private:
+  static constexpr u32 kRtcPin = 8;  // KVM's RTC_GSI
+  u32 rtc_pending_eoi_ = 0;          // atomic reads; written under lock_
+  int rtc_vector_ = -1;
   struct Pending;
   struct Batch;
 
@@ -153,7 +165,7 @@ class Ioapic final : public io::IoDevice {
     bool storm_armed;
   };
 
-  int set_irq_locked(u32 pin, bool line_high, Batch &b);
+  int set_irq_locked(u32 pin, bool line_high, bool line_status, Batch &b);
   bool queue_service(u32 pin, Batch &b);
   void deliver(Batch &b);
   u32 read_indirect() const;

@@ -79,6 +79,7 @@ struct Lapic::Effects {
   bool kick = false;
   bool nmi = false;
   int eoi_vector = -1;
+  bool eoi_level = false;
   bool send = false;
   ApicMessage msg;
   bool timer_cancelled = false;  // the caller cancelled the hrtimer: restart it if armed_
@@ -122,8 +123,12 @@ void Lapic::timer_cancel() { mk_timer_cancel(timer_); }
 void Lapic::finish(Effects &fx) {
   if (fx.timer_start)
     mk_timer_start(timer_, fx.timer_expires);
-  if (fx.eoi_vector >= 0)
-    host_.apic_eoi_level(static_cast<u8>(fx.eoi_vector));
+  if (fx.eoi_vector >= 0) {
+    if (fx.eoi_level)
+      host_.apic_eoi_level(static_cast<u8>(fx.eoi_vector));
+    else
+      host_.apic_eoi_edge(static_cast<u8>(fx.eoi_vector));
+  }
   if (fx.send)
     bus_.deliver(fx.msg, this);
   if (fx.nmi)
@@ -645,8 +650,8 @@ void Lapic::eoi_locked(Effects &fx) {
   update_ppr_locked();
   // The vCPU itself wrote the EOI: it re-evaluates pending vectors before
   // its next entry, no kick needed.
-  if (test_vec(r::kTmr, static_cast<u32>(v)))
-    fx.eoi_vector = v;
+  fx.eoi_vector = v;
+  fx.eoi_level = test_vec(r::kTmr, static_cast<u32>(v));
 }
 
 // ---- MSRs ----

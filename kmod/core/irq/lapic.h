@@ -45,6 +45,9 @@ class LapicHost {
   // EOI of a vector whose TMR bit was set (level-triggered): forward it to
   // the IOAPIC (10.8.5: the EOI message goes to all IOAPICs).
   virtual void apic_eoi_level(u8 vector) = 0;
+  // EOI of an edge-triggered vector: KVM forwards those the IOAPIC tracks
+  // (the RTC's, for KVM_IRQ_LINE_STATUS coalescing). Keep it cheap.
+  virtual void apic_eoi_edge(u8 vector) { (void)vector; }
   // The guest's TSC now (mk_rdtsc() + the vCPU's offset): TSC-deadline mode.
   virtual u64 apic_guest_tsc() = 0;
 };
