@@ -23,7 +23,9 @@
  * - Poll mode (OCW3 0x0c) returns the IRQ number without bit 7 (0x06,
  *   not 0x86), 0x07 when nothing is pending, and leaves ISR clear.
  * - A slave request that goes away before the CPU takes it gives the
- *   spurious vector slave base + 7, with master ISR bit 2 set.
+ *   spurious vector slave base + 7, with master ISR bit 2 set (the
+ *   master latched the cascade edge).  A master spurious IRQ7 cannot be
+ *   provoked: KVM recomputes the output whenever IRR or IMR change.
  * - A level IRQ (ELCR) stays in IRR while high and comes back after a
  *   non-specific EOI; KVM_IRQ_LINE_STATUS answers 0 for a level line
  *   raised again while its IRR bit is set.
