@@ -72,7 +72,7 @@ define payload
 	cp kmod/minikvm.ko $(BUILD)/payload-$(1)/
 	cp $(BUILD)/selftests/* $(BUILD)/bin/minikvm-launch $(BUILD)/payload-$(1)/bin/
 	mkdir -p $(BUILD)/payload-$(1)/bin/upstream
-	cp $(BUILD)/upstream/*_test $(BUILD)/upstream/kvm_create_max_vcpus $(BUILD)/payload-$(1)/bin/upstream/
+	find $(BUILD)/upstream -maxdepth 1 -type f -perm -u+x -exec cp {} $(BUILD)/payload-$(1)/bin/upstream/ \;
 	cp -r $(BUILD)/bin/guests $(BUILD)/payload-$(1)/bin/
 	cp selftests/testbed/*.sh $(BUILD)/payload-$(1)/
 	cp selftests/testbed/$(2).sh $(BUILD)/payload-$(1)/run.sh

@@ -35,6 +35,7 @@
  *
  * Environment: MINIKVM_DEV, the device (default /dev/kvm).
  */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -293,8 +294,23 @@ TEST_F(pic, auto_eoi_mode)
 	EXPECT_EQ(0x40, val);
 }
 
+/*
+ * Poll mode differs on purpose (Documentation/interrupts.md, section 9):
+ * minikvm follows the 8259A datasheet (the poll byte is 0x80 | level, or 0
+ * with nothing pending, and the poll is an INTA: the level goes in
+ * service), KVM 6.1 answers the bare level, 7 when idle, and leaves ISR
+ * clear.  MINIKVM_EXPECT=minikvm selects the datasheet's answers.
+ */
+static bool pic_datasheet_poll(void)
+{
+	const char *e = getenv("MINIKVM_EXPECT");
+
+	return e && !strcmp(e, "minikvm");
+}
+
 TEST_F(pic, poll_mode)
 {
+	bool ds = pic_datasheet_poll();
 	uint8_t val;
 
 	ASSERT_TRUE(pic_init(V0, 0x01, 0x01, 0x00, 0x00));
@@ -305,20 +321,20 @@ TEST_F(pic, poll_mode)
 	EXPECT_EQ(0, COUNT);
 	ASSERT_TRUE(agent_out8(V0, 0x20, 0x0c));
 	ASSERT_TRUE(agent_in8(V0, 0x20, &val));
-	EXPECT_EQ(0x06, val);
+	EXPECT_EQ(ds ? 0x86 : 0x06, val);
 	ASSERT_TRUE(ISR(0x20, &val));
-	EXPECT_EQ(0, val);
+	EXPECT_EQ(ds ? 0x40 : 0, val);
 	ASSERT_TRUE(IRR(0x20, &val));
 	EXPECT_EQ(0, val);
 	ASSERT_TRUE(agent_out8(V0, 0x20, 0x0c));
 	ASSERT_TRUE(agent_in8(V0, 0x20, &val));
-	EXPECT_EQ(0x07, val);
+	EXPECT_EQ(ds ? 0x00 : 0x07, val);
 
 	/* The slave polled directly: its own IRQ number. */
 	ASSERT_TRUE(pulse(&self->x, 12));
 	ASSERT_TRUE(agent_out8(V0, 0xa0, 0x0c));
 	ASSERT_TRUE(agent_in8(V0, 0xa0, &val));
-	EXPECT_EQ(0x04, val);
+	EXPECT_EQ(ds ? 0x84 : 0x04, val);
 	ASSERT_TRUE(IRR(0x20, &val));
 	EXPECT_EQ(0, val);
 

@@ -109,9 +109,14 @@ TEST_F(dev, check_extension_reports_only_what_exists)
 {
 	/* Capabilities minikvm does not implement yet must answer 0. */
 	static const long absent[] = {
-		KVM_CAP_IRQCHIP, KVM_CAP_IRQFD, KVM_CAP_SPLIT_IRQCHIP,
-		KVM_CAP_X2APIC_API, KVM_CAP_IOEVENTFD, KVM_CAP_MULTI_ADDRESS_SPACE,
-		KVM_CAP_PIT2, KVM_CAP_IRQ_ROUTING,
+		KVM_CAP_IRQFD, KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_X2APIC_API,
+		KVM_CAP_IOEVENTFD, KVM_CAP_MULTI_ADDRESS_SPACE,
+	};
+	/* The in-kernel irqchip's, with KVM's values. */
+	static const struct { long cap, value; } present[] = {
+		{ KVM_CAP_IRQCHIP, 1 }, { KVM_CAP_PIT2, 1 },
+		{ KVM_CAP_IRQ_ROUTING, 4096 }, { KVM_CAP_SIGNAL_MSI, 1 },
+		{ KVM_CAP_IRQ_INJECT_STATUS, 1 }, { KVM_CAP_SET_BOOT_CPU_ID, 1 },
 	};
 	unsigned int i;
 
@@ -120,6 +125,9 @@ TEST_F(dev, check_extension_reports_only_what_exists)
 	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
 		EXPECT_EQ(0, kioctl(self->fd, KVM_CHECK_EXTENSION, absent[i]))
 			TH_LOG("capability %ld", absent[i]);
+	for (i = 0; i < sizeof(present) / sizeof(present[0]); i++)
+		EXPECT_EQ(present[i].value, kioctl(self->fd, KVM_CHECK_EXTENSION, present[i].cap))
+			TH_LOG("capability %ld", present[i].cap);
 }
 
 TEST_F(dev, check_extension_garbage_is_zero)

@@ -32,6 +32,12 @@ step "hello (long mode)" $BIN/minikvm-launch --mode long --load $BIN/guests/hell
 step "SMP hello, 4 vCPUs" $BIN/minikvm-launch --vcpus 4 --load $BIN/guests/smp-hello.bin --timeout 20
 show "10,000 exits to userspace, with minikvm's exit statistics"
 step "bench-io 10000" $BIN/minikvm-launch --bench-io 10000
+show "the in-kernel irqchip: LAPIC timer, IPIs, KVM_IRQ_LINE through the IOAPIC"
+# The in-kernel irqchip: a LAPIC timer, IPIs between two vCPUs, an
+# interrupt raised with KVM_IRQ_LINE through the IOAPIC (guest-time costs).
+step "LAPIC timer, 200 interrupts" $BIN/minikvm-launch --bench-irq timer 200 --timeout 120
+step "IPI ping-pong, 500 round trips" $BIN/minikvm-launch --bench-irq ipi 500 --timeout 120
+step "KVM_IRQ_LINE via the IOAPIC, 500 interrupts" $BIN/minikvm-launch --bench-irq irqline 500 --timeout 120
 
 show "rmmod minikvm"
 step "rmmod minikvm" rmmod minikvm
