@@ -70,12 +70,11 @@ int Vm::init() {
 }
 
 Vm::~Vm() {
-  // Timers first (PIT, then each LAPIC's with its vCPU), so that nothing
-  // raises an interrupt into a device being freed; then the chips.
+  // Timers first (PIT, IOAPIC, then each LAPIC's with its vCPU), so that
+  // nothing raises an interrupt into a device being freed; then the PIC.
   destroy_irqchip();
   for (u32 i = 0; i < nr_vcpus_; i++)
     delete vcpus_[i];
-  delete ioapic_;
   delete pic_;
   delete routing_;
   // Unpins every guest page; the EPT is no longer referenced by any VMCS.

@@ -71,9 +71,14 @@ long Vm::create_irqchip() {
 }
 
 void Vm::destroy_irqchip() {
-  // The PIT first: its timer raises GSI 0 into PIC, IOAPIC and LAPICs.
+  // Only timers still run when the last fd is gone. The PIT's raises GSI 0
+  // into PIC, IOAPIC and LAPICs; the IOAPIC's (its storm guard) delivers to
+  // LAPICs: both go before the vCPUs and their LAPICs. The LAPIC timers
+  // touch only their own LAPIC and vCPU, and go with them.
   delete pit_;
   pit_ = nullptr;
+  delete ioapic_;
+  ioapic_ = nullptr;
 }
 
 int Vm::set_gsi(u32 gsi, u32 source, bool level) { return raise_gsi(gsi, source, level, false); }
