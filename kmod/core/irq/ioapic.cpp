@@ -11,6 +11,7 @@
 #include <minikvm/platform.h>
 
 #include "rt/errno.h"
+#include "rt/spinlock.h"
 
 namespace mk::irq {
 
@@ -36,17 +37,7 @@ constexpr u32 bit(u32 pin) { return 1u << pin; }
 // set_irq_locked(): a message waits in the batch (not a KVM result).
 constexpr int kQueued = -1000;
 
-class Locked {
- public:
-  explicit Locked(void *l) : l_(l), flags_(mk_spin_lock_irqsave(l)) {}
-  ~Locked() { mk_spin_unlock_irqrestore(l_, flags_); }
-  Locked(const Locked &) = delete;
-  Locked &operator=(const Locked &) = delete;
-
- private:
-  void *l_;
-  unsigned long flags_;
-};
+using Locked = SpinGuard;
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <minikvm/platform.h>
 
 #include "rt/errno.h"
+#include "rt/spinlock.h"
 
 namespace mk::irq {
 
@@ -27,17 +28,7 @@ struct GsiRouting::Table {
 
 namespace {
 
-class Locked {
- public:
-  explicit Locked(void *l) : l_(l), flags_(mk_spin_lock_irqsave(l)) {}
-  ~Locked() { mk_spin_unlock_irqrestore(l_, flags_); }
-  Locked(const Locked &) = delete;
-  Locked &operator=(const Locked &) = delete;
-
- private:
-  void *l_;
-  unsigned long flags_;
-};
+using Locked = SpinGuard;
 
 constexpr mk::size_t align8(mk::size_t n) { return (n + 7) & ~static_cast<mk::size_t>(7); }
 

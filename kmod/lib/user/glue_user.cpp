@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -15,7 +16,8 @@
 namespace mk::user {
 namespace {
 long g_fail_after = -1;
-long g_live;
+// Atomic: the device models' threaded tests allocate from several threads.
+std::atomic<long> g_live;
 SimMachine g_machine;
 unsigned int g_current_cpu;
 HostVector<HostString> g_log;

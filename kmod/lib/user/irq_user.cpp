@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <new>
@@ -19,8 +20,9 @@ namespace {
 
 struct SimSpin {
   std::mutex m;
-  std::thread::id owner;
-  bool held = false;
+  // Read without the mutex by the recursion check: atomic.
+  std::atomic<std::thread::id> owner{};
+  std::atomic<bool> held{false};
 };
 
 struct SimTimer {
