@@ -229,9 +229,7 @@ int Vcpu::halt() {
     // interrupt it can take arrives (wait_until_runnable()). The STI/MOV
     // SS shadow ended with the HLT (skip_instruction), so IF alone says
     // whether maskable interrupts wake it (SDM vol. 2 HLT).
-    halt_if_ = backend_->interrupt_allowed();
-    halt_nmi_ = !backend_->nmi_masked();
-    mp_state_ = KVM_MP_STATE_HALTED;
+    enter_halted();
     return 1;
   }
   // Without an in-kernel irqchip userspace decides what HLT means (KVM
@@ -962,14 +960,12 @@ long Vcpu::set_mp_state(unsigned long arg) {
     // The SIPI (with the vector the LAPIC last latched) acts at KVM_RUN.
     mp_state_ = KVM_MP_STATE_INIT_RECEIVED;
     got_sipi_ = true;
+  } else if (s.mp_state == KVM_MP_STATE_HALTED) {
+    // Woken like a guest HLT (KVM re-evaluates RFLAGS.IF at wake-up; the
+    // vCPU is loaded here, so read it now).
+    enter_halted();
   } else {
     mp_state_ = s.mp_state;
-  }
-  if (s.mp_state == KVM_MP_STATE_HALTED) {
-    // Woken like a guest HLT with interrupts enabled (KVM re-evaluates
-    // RFLAGS.IF at wake-up; the vCPU is loaded here, so read it now).
-    halt_if_ = backend_->interrupt_allowed();
-    halt_nmi_ = !backend_->nmi_masked();
   }
   return 0;
 }

@@ -136,6 +136,9 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, 
 
   // ---- interrupts (vcpu_irq.cpp) ----
   irq::Lapic *lapic() { return lapic_; }
+  // Its LAPIC passes the PIC's INTR: LINT0 in ExtINT mode or the APIC
+  // hardware-disabled (KVM's kvm_apic_accept_pic_intr). Any context.
+  bool takes_pic_intr() const;
   // Makes the vCPU notice new work: wakes it from HLT / wait-for-SIPI and,
   // if it is in guest mode on another CPU, forces a VM exit (KVM's
   // kvm_vcpu_kick). Any context.
@@ -192,6 +195,8 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, 
   static int runnable_cond(void *self);
   void accept_init_sipi();
   bool interrupt_pending();
+  int next_interrupt(bool *from_pic);
+  void enter_halted();
   void init_reset();
   int mmio_device(const x86::Insn &insn, u64 gpa, io::IoDevice *dev);
   void poll_init_sipi();

@@ -63,15 +63,27 @@ int Vcpu::lapic_msr_set(u32 index, u64 value, bool host_initiated) {
   return lapic_->write_msr(index, value) ? x86::kMsrFault : x86::kMsrOk;
 }
 
-bool Vcpu::interrupt_pending() {
-  // KVM's kvm_cpu_has_interrupt(): an ExtINT the PIC raises (when the
-  // LAPIC passes it) or a LAPIC vector above the processor priority.
+bool Vcpu::takes_pic_intr() const { return lapic_ && lapic_->accepts_pic_intr(); }
+
+int Vcpu::next_interrupt(bool *from_pic) {
+  // KVM's kvm_cpu_has_interrupt() / kvm_cpu_get_interrupt() order: an
+  // ExtINT the PIC raises (when the LAPIC passes it), else the LAPIC's
+  // highest vector above the processor priority. -1: none. The PIC's
+  // vector is known only after its INTA cycle (0 stands for it here).
+  *from_pic = false;
   if (!lapic_)
-    return false;
+    return -1;
   irq::Pic *pic = vm_->pic();
-  if (pic && lapic_->accepts_pic_intr() && pic->intr())
-    return true;
-  return lapic_->pending_vector() >= 0;
+  if (pic && lapic_->accepts_pic_intr() && pic->intr()) {
+    *from_pic = true;
+    return 0;
+  }
+  return lapic_->pending_vector();
+}
+
+bool Vcpu::interrupt_pending() {
+  bool from_pic;
+  return next_interrupt(&from_pic) >= 0;
 }
 
 void Vcpu::prepare_entry(int cpu) {
@@ -89,37 +101,40 @@ void Vcpu::prepare_entry(int cpu) {
   }
   bool irq = false;
   if (lapic_) {
-    irq = interrupt_pending();
-    if (!event_.valid && irq && backend_->interrupt_allowed()) {
-      // The INTA cycle: the PIC's ExtINT first (kvm_cpu_get_interrupt),
-      // else the LAPIC's vector moves from IRR to ISR (SDM 10.8.4).
-      int vector = -1;
-      irq::Pic *pic = vm_->pic();
-      if (pic && lapic_->accepts_pic_intr() && pic->intr()) {
-        vector = pic->acknowledge();
-      } else {
-        vector = lapic_->pending_vector();
-        if (vector >= 0)
-          lapic_->acknowledge(static_cast<u8>(vector));
-      }
-      if (vector >= 0) {
-        event_ = Event{true, static_cast<u8>(vector), kTypeExtInt};
-        count(kStatInjectedIrqs);
-      }
-      irq = interrupt_pending();
+    bool from_pic;
+    int vector = next_interrupt(&from_pic);
+    if (!event_.valid && vector >= 0 && backend_->interrupt_allowed()) {
+      // The INTA cycle: the PIC's ExtINT, or the LAPIC's vector moving
+      // from IRR to ISR (SDM 10.8.4).
+      if (from_pic)
+        vector = vm_->pic()->acknowledge();
+      else
+        lapic_->acknowledge(static_cast<u8>(vector));
+      event_ = Event{true, static_cast<u8>(vector), kTypeExtInt};
+      count(kStatInjectedIrqs);
+      vector = next_interrupt(&from_pic);
     }
-  } else if (user_irq_ >= 0 && !event_.valid && backend_->interrupt_allowed()) {
-    // KVM_INTERRUPT (userspace irqchip): held until the guest can take it.
-    event_ = Event{true, static_cast<u8>(user_irq_), kTypeExtInt};
-    user_irq_ = -1;
-    count(kStatInjectedIrqs);
-  }
-  if (!lapic_)
+    irq = vector >= 0;
+  } else {
+    if (user_irq_ >= 0 && !event_.valid && backend_->interrupt_allowed()) {
+      // KVM_INTERRUPT (userspace irqchip): held until the guest can take it.
+      event_ = Event{true, static_cast<u8>(user_irq_), kTypeExtInt};
+      user_irq_ = -1;
+      count(kStatInjectedIrqs);
+    }
     irq = user_irq_ >= 0 || run_->request_interrupt_window;
+  }
   nmi = __atomic_load_n(&nmi_pending_, __ATOMIC_ACQUIRE) != 0;
   // What still waits makes the CPU exit as soon as the guest can take it
   // (SDM 25.3: after the injected event, when IF=1 / NMI unblocked).
   backend_->request_windows(irq, nmi);
+}
+
+void Vcpu::enter_halted() {
+  // What may wake it is decided now, from the state it halted in.
+  halt_if_ = backend_->interrupt_allowed();
+  halt_nmi_ = !backend_->nmi_masked();
+  mp_state_ = KVM_MP_STATE_HALTED;
 }
 
 void Vcpu::left_guest() { __atomic_store_n(&guest_cpu_, -1, __ATOMIC_RELEASE); }

@@ -115,16 +115,15 @@ void Vm::pic_intr_changed() {
   // the APIC disabled) may take it (KVM's kvm_apic_accept_pic_intr).
   u32 n = vcpu_count();
   for (u32 i = 0; i < n; i++) {
-    Vcpu *v = vcpus_[i];
-    if (v->lapic() && v->lapic()->accepts_pic_intr())
-      v->kick();
+    if (vcpus_[i]->takes_pic_intr())
+      vcpus_[i]->kick();
   }
 }
 
 bool Vm::pic_output_accepted() {
   u32 n = vcpu_count();
   for (u32 i = 0; i < n; i++)
-    if (vcpus_[i]->lapic() && vcpus_[i]->lapic()->accepts_pic_intr())
+    if (vcpus_[i]->takes_pic_intr())
       return true;
   return false;
 }

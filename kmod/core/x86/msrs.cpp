@@ -168,9 +168,16 @@ long GuestMsrs::set_msrs(unsigned long user_arg) {
   return msr_io(user_arg, false, [this](u32 index, u64 *data) { return set(index, *data, true); });
 }
 
+namespace {
+// The in-kernel LAPIC's MSRs (MsrContext::lapic_msr_get/set).
+bool is_lapic_msr(u32 index) {
+  return index == +I::kTscDeadline || (index >= +I::kX2apicFirst && index <= +I::kX2apicLast);
+}
+}  // namespace
+
 int GuestMsrs::get(u32 index, u64 *value, bool host_initiated) {
   u64 v = 0;
-  if (index == +I::kTscDeadline || (index >= +I::kX2apicFirst && index <= +I::kX2apicLast)) {
+  if (is_lapic_msr(index)) {
     int r = ctx_.lapic_msr_get(index, value);
     if (r != kMsrNoLapic)
       return r;
@@ -299,7 +306,7 @@ int GuestMsrs::get(u32 index, u64 *value, bool host_initiated) {
 }
 
 int GuestMsrs::set(u32 index, u64 value, bool host_initiated) {
-  if (index == +I::kTscDeadline || (index >= +I::kX2apicFirst && index <= +I::kX2apicLast)) {
+  if (is_lapic_msr(index)) {
     int r = ctx_.lapic_msr_set(index, value, host_initiated);
     if (r != kMsrNoLapic)
       return r;
