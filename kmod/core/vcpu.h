@@ -161,6 +161,13 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, 
   // MsrContext: the LAPIC's MSRs and IA32_APIC_BASE.
   int lapic_msr_get(u32 index, u64 *value) override;
   int lapic_msr_set(u32 index, u64 value, bool host_initiated) override;
+  // Posted interrupts (irq/posted.h, vcpu_apicv.cpp): the physical address
+  // of the vCPU's posted-interrupt descriptor, 0 when it has none (no
+  // in-kernel LAPIC, or APICv off/inhibited); whether the CPU itself
+  // processes it (VT-x posted-interrupt processing) rather than minikvm's
+  // software fallback (post, kick, PIR -> IRR at the next entry).
+  u64 pi_desc_pa() const;
+  bool hw_posted_intr() const;
   // CR4 bits the guest may not set: not backed by its CPUID or by minikvm.
   u64 cr4_reserved_bits() const;
 

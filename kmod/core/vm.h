@@ -80,6 +80,24 @@ class Vm final : public FdObject,
   u32 vcpu_count() const { return __atomic_load_n(&nr_vcpus_, __ATOMIC_ACQUIRE); }
   Vcpu *vcpu_at(u32 i) const { return vcpus_[i]; }
 
+  // ---- split irqchip (KVM_CAP_SPLIT_IRQCHIP; vm_irq.cpp) ----
+  // LAPICs in the kernel, PIC/IOAPIC in userspace; routes below
+  // nr_reserved_ioapic_pins() stand for the userspace IOAPIC's pins.
+  bool irqchip_split() const { return __atomic_load_n(&irqchip_split_, __ATOMIC_ACQUIRE); }
+  u32 nr_reserved_ioapic_pins() const { return nr_reserved_ioapic_pins_; }
+
+  // ---- APICv: the EOI-exit bitmap (vm_apicv.cpp) ----
+  // Vectors whose EOI must leave the guest under virtual-interrupt delivery
+  // (SDM 29.1.3): those an IOAPIC pin programs level-triggered (and the
+  // RTC's while tracked); in split-irqchip mode every level-triggered MSI
+  // route below the reserved IOAPIC pins. eoi_exit_changed() recomputes it
+  // (after IOAPIC redirection writes, KVM_SET_IRQCHIP, routing changes),
+  // bumps the generation and kicks every vCPU; a vCPU whose generation is
+  // stale reloads the bitmap before its next entry. Any context but hard irq.
+  u32 eoi_exit_generation() const { return __atomic_load_n(&eoi_exit_gen_, __ATOMIC_ACQUIRE); }
+  void eoi_exit_bitmap(u64 out[4]);
+  void eoi_exit_changed();
+
  private:
   Vm() = default;
   ~Vm() override;
@@ -114,6 +132,11 @@ class Vm final : public FdObject,
   irq::LapicBus apic_bus_;
   io::IoBus pio_bus_, mmio_bus_;
   u32 boot_cpu_id_ = 0;
+  bool irqchip_split_ = false;          // atomic: see irqchip_split()
+  u32 nr_reserved_ioapic_pins_ = 0;
+  u32 eoi_exit_gen_ = 0;                // atomic
+  u64 eoi_exit_[4] = {};                // under apicv_lock_
+  void *apicv_lock_ = nullptr;          // spinlock, created with the irqchip
   bool vmx_acquired_ = false;
   u64 tlb_flushes_ = 0;
 };
