@@ -60,6 +60,7 @@ selftests: $(LINUX_SRC)/.stamp-harness
 	$(MAKE) -C selftests/ioctl KSFT_DIR=$(KSFT_DIR) OUT=$(BUILD)/selftests
 	$(MAKE) -C selftests/guest KSFT_DIR=$(KSFT_DIR) OUT=$(BUILD)/selftests
 	$(MAKE) -C selftests/upstream LINUX_SRC=$(LINUX_SRC) OUT=$(BUILD)/upstream
+	$(MAKE) -C selftests/irqbypass KDIR=$(KDIR) KSFT_DIR=$(KSFT_DIR) OUT=$(BUILD)/irqbypass
 
 launcher:
 	$(MAKE) -C userspace-launcher OUT=$(BUILD)/bin
@@ -75,7 +76,7 @@ check-unit: module unit
 # The guest payload: the module, the test binaries, and the plan as run.sh.
 define payload
 	rm -rf $(BUILD)/payload-$(1) && mkdir -p $(BUILD)/payload-$(1)/bin
-	cp kmod/minikvm.ko $(BUILD)/payload-$(1)/
+	cp kmod/minikvm.ko $(BUILD)/irqbypass/minikvm_bypass_test.ko $(BUILD)/irqbypass/posting_test $(BUILD)/payload-$(1)/
 	cp $(BUILD)/selftests/* $(BUILD)/bin/minikvm-launch $(BUILD)/payload-$(1)/bin/
 	mkdir -p $(BUILD)/payload-$(1)/bin/upstream
 	find $(BUILD)/upstream -maxdepth 1 -type f -perm -u+x -exec cp {} $(BUILD)/payload-$(1)/bin/upstream/ \;

@@ -10,10 +10,18 @@
 // and the vCPU's KVM_GET_STATS_FD "exits" (vm.cpp). Guest-only numbers
 // (TSC ticks of the EOI write, of the loop the timer interrupts) come
 // back in the image's result block.
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <atomic>
+#include <thread>
 
 #include "launch.h"
 
@@ -52,6 +60,114 @@ constexpr Kind kKinds[] = {
     {"irqline", 4, 1, "KVM_IRQ_LINE edge on an IOAPIC pin + delivery + EOI, requested by OUT"},
     {"pic", 5, 1, "in $0x21 (master PIC IMR), in-kernel PIC"},
     {"ioapic", 6, 1, "IOAPIC register read: IOREGSEL write + IOWIN read (2 MMIO accesses)"},
+    {"irqfd", 7, 1,
+     "host thread signals an irqfd (MSI route, edge, vCPU 0); the halted guest's handler EOIs and "
+     "acknowledges by OUT to an ioeventfd the thread waits on"},
+    {"tpr", 8, 1, "xAPIC TPR write (MMIO, offset 0x80)"},
+    {"cr8", 9, 1, "MOV to CR8"},
+};
+
+// --bench-irq irqfd: the GSI of the MSI route, its vector and APIC ID
+// (irq-guest.S V_IRQFD), and the acknowledging port (P_ACK).
+constexpr uint32_t kIrqfdGsi = 24;  // above the IOAPIC's pins
+constexpr uint32_t kIrqfdVector = 0x45;
+constexpr uint16_t kPortAck = 0x84;
+
+// KVM_SET_GSI_ROUTING: struct kvm_irq_routing ends in a flexible array
+// (__DECLARE_FLEX_ARRAY: 1 byte in C++, launch.h), so the C header layout
+// and ioctl number are spelled out.
+struct RoutingHeader {
+  uint32_t nr;
+  uint32_t flags;
+};
+static_assert(sizeof(RoutingHeader) == 8, "C layout");
+constexpr unsigned long kIoctlSetGsiRouting = _IOW(KVMIO, 0x6a, RoutingHeader);
+static_assert(kIoctlSetGsiRouting == 0x4008ae6a, "KVM_SET_GSI_ROUTING as the kernel numbers it");
+
+// The host side of --bench-irq irqfd: an MSI route on kIrqfdGsi, an irqfd
+// on it, an ioeventfd on kPortAck, and a thread that waits for the guest's
+// "ready" on the ioeventfd, then N times signals the irqfd and waits for
+// the acknowledgement. Nothing of it is a userspace exit.
+struct IrqfdDriver {
+  int irqfd = -1, ackfd = -1, stopfd = -1;
+  std::thread thread;
+  std::atomic<uint64_t> sent{0};
+
+  int setup(int dev_fd, int vm_fd) {
+    auto cap = [&](long c) {
+      int r = ioctl(vm_fd, KVM_CHECK_EXTENSION, c);
+      if (r < 0) r = ioctl(dev_fd, KVM_CHECK_EXTENSION, c);
+      return r > 0;
+    };
+    const char *missing = !cap(KVM_CAP_IRQ_ROUTING) ? "KVM_CAP_IRQ_ROUTING"
+                          : !cap(KVM_CAP_IRQFD)     ? "KVM_CAP_IRQFD"
+                          : !cap(KVM_CAP_IOEVENTFD) ? "KVM_CAP_IOEVENTFD"
+                                                    : nullptr;
+    if (missing) {
+      std::fprintf(stderr, "minikvm-launch: %s is 0: the device cannot run guests (yet) that need it\n", missing);
+      return kExitUnsupported;
+    }
+    std::vector<uint8_t> buf(sizeof(RoutingHeader) + sizeof(kvm_irq_routing_entry));
+    auto *h = reinterpret_cast<RoutingHeader *>(buf.data());
+    h->nr = 1;
+    auto *e = reinterpret_cast<kvm_irq_routing_entry *>(buf.data() + sizeof(RoutingHeader));
+    e->gsi = kIrqfdGsi;
+    e->type = KVM_IRQ_ROUTING_MSI;
+    e->u.msi.address_lo = 0xfee00000;  // destination APIC ID 0 (bits 19:12), physical
+    e->u.msi.data = kIrqfdVector;      // fixed, edge
+    if (ioctl(vm_fd, kIoctlSetGsiRouting, buf.data()) < 0) return ioctl_failure("KVM_SET_GSI_ROUTING", errno);
+    irqfd = eventfd(0, EFD_CLOEXEC);
+    ackfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    stopfd = eventfd(0, EFD_CLOEXEC);
+    if (irqfd < 0 || ackfd < 0 || stopfd < 0) {
+      std::fprintf(stderr, "minikvm-launch: eventfd: %s\n", std::strerror(errno));
+      return kExitHost;
+    }
+    kvm_irqfd f{};
+    f.fd = static_cast<uint32_t>(irqfd);
+    f.gsi = kIrqfdGsi;
+    if (ioctl(vm_fd, KVM_IRQFD, &f) < 0) return ioctl_failure("KVM_IRQFD", errno);
+    kvm_ioeventfd io{};
+    io.addr = kPortAck;
+    io.len = 1;
+    io.fd = ackfd;
+    io.flags = KVM_IOEVENTFD_FLAG_PIO;
+    if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0) return ioctl_failure("KVM_IOEVENTFD (PIO 0x84)", errno);
+    return kExitOk;
+  }
+
+  // Waits for the ack eventfd (or the stop request). False when stopped.
+  bool wait_ack() {
+    for (;;) {
+      pollfd p[2] = {{ackfd, POLLIN, 0}, {stopfd, POLLIN, 0}};
+      if (poll(p, 2, -1) < 0 && errno != EINTR) return false;
+      if (p[1].revents) return false;
+      uint64_t v;
+      if (read(ackfd, &v, sizeof v) == sizeof v) return true;
+    }
+  }
+
+  void start(uint64_t n) {
+    thread = std::thread([this, n] {
+      if (!wait_ack()) return;  // the guest's "ready"
+      for (uint64_t i = 0; i < n; i++) {
+        uint64_t one = 1;
+        if (write(irqfd, &one, sizeof one) != sizeof one) return;
+        sent++;
+        if (!wait_ack()) return;
+      }
+    });
+  }
+
+  ~IrqfdDriver() {
+    if (thread.joinable()) {
+      uint64_t one = 1;
+      if (write(stopfd, &one, sizeof one) != sizeof one) std::fprintf(stderr, "minikvm-launch: irqfd driver: stop\n");
+      thread.join();
+    }
+    for (int fd : {irqfd, ackfd, stopfd})
+      if (fd >= 0) close(fd);
+  }
 };
 
 uint64_t get64(const uint8_t *mem, uint64_t off) {
@@ -90,7 +206,7 @@ WindowSum sum_window(const RunResult &r, unsigned w) {
 
 }  // namespace
 
-const char *bench_irq_kinds() { return "ipi eoi timer irqline pic ioapic"; }
+const char *bench_irq_kinds() { return "ipi eoi timer irqline pic ioapic irqfd tpr cr8"; }
 
 int bench_irq(Options o, const std::string &kind_name, uint64_t n, uint64_t timer_count, int gsi) {
   const Kind *k = nullptr;
@@ -126,6 +242,9 @@ int bench_irq(Options o, const std::string &kind_name, uint64_t n, uint64_t time
   int st = m.open_device(o.dev);
   if (st == kExitOk) st = m.create_vm(o.mem_mib << 20);
   if (st == kExitOk) st = m.create_irqchip();
+  IrqfdDriver irqfd;  // destroyed after the run, before the Machine
+  bool is_irqfd = std::string(k->name) == "irqfd";
+  if (st == kExitOk && is_irqfd) st = irqfd.setup(m.dev_fd(), m.vm_fd());
   if (st != kExitOk) return st;
   uint8_t *mem = m.mem();
   std::memcpy(mem + kDefaultLoad, mkl_irq_guest, size);
@@ -143,6 +262,7 @@ int bench_irq(Options o, const std::string &kind_name, uint64_t n, uint64_t time
   std::printf("bench-irq %s: device %s, %u vCPU(s), N=%" PRIu64 ": %s\n", k->name, o.dev.c_str(), o.vcpus, n,
               k->op);
   std::fflush(stdout);
+  if (is_irqfd) irqfd.start(n);
   RunResult r;
   m.run(o, &r);
   std::fflush(stdout);
@@ -193,6 +313,14 @@ int bench_irq(Options o, const std::string &kind_name, uint64_t n, uint64_t time
     std::snprintf(extra, sizeof extra, " period_ns=%.0f control_exits=%.0f", period_ns, w2.kexits);
   }
 
+  if (is_irqfd) {
+    std::snprintf(extra, sizeof extra, " irqfd_signals=%" PRIu64, irqfd.sent.load());
+    if (irqfd.sent.load() != n || count != n) {
+      std::fprintf(stderr, "minikvm-launch: irqfd: %" PRIu64 " signals, %" PRIu64 " interrupts, expected %" PRIu64 "\n",
+                   irqfd.sent.load(), count, n);
+      return kExitGuestError;
+    }
+  }
   char kx[32] = "na";
   if (w1.kexits_valid) std::snprintf(kx, sizeof kx, "%.3f", kexits);
   std::printf("bench-irq %s: %.1f ns per operation (%" PRIu64 " ns for %" PRIu64 "), kernel exits per operation %s, "

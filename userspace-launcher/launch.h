@@ -11,8 +11,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "uart16550.h"
 
 namespace mkl {
 
@@ -105,6 +108,9 @@ struct Options {
   // irq_line_gsi >= 0, kPortIrqLine.
   bool windows = false;
   int irq_line_gsi = -1;
+  // --uart: a 16550A at COM1 (0x3F8, GSI 4 through a resampling irqfd) on
+  // stdin/stdout, with an in-kernel irqchip (uart16550.h).
+  bool uart = false;
 };
 
 // A measured region of one vCPU (Options::windows): CLOCK_MONOTONIC and
@@ -174,6 +180,14 @@ class Machine {
   // non-null, gives 16 values for the general registers RDI/RSI/RSP excepted.
   int setup_cpu(unsigned index, Mode mode, uint64_t entry, const uint64_t *gprs);
   int run(const Options &opt, RunResult *result);
+  // --uart: the COM1 UART on stdin/stdout, its irqfd on GSI 4 (needs
+  // create_irqchip() first). Stopped and its irqfd deassigned by
+  // stop_uart() or the destructor, before the VM fd closes.
+  int attach_uart();
+  void stop_uart();
+  Uart16550 *uart() { return uart_.get(); }
+  int vm_fd() const { return vm_fd_; }
+  int dev_fd() const { return dev_fd_; }
 
  private:
   int dev_fd_ = -1;
@@ -188,6 +202,7 @@ class Machine {
   std::vector<int> vcpu_fds_;
   std::vector<struct kvm_run *> runs_;
   std::vector<uint8_t> cpuid_buf_;  // KVM_GET_SUPPORTED_CPUID, fetched once
+  std::unique_ptr<Uart16550> uart_;
 
   int set_cpuid(unsigned index);
 };

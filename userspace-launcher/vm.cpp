@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "launch.h"
+#include "uart16550.h"
 
 namespace mkl {
 
@@ -58,6 +59,7 @@ void install_kick_handler() {
 struct Shared {
   const Options *opt = nullptr;
   int vm_fd = -1;  // KVM_IRQ_LINE (Options::irq_line_gsi)
+  Uart16550 *uart = nullptr;  // --uart: COM1's ports
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::condition_variable cv;
@@ -183,7 +185,13 @@ void vcpu_loop(Shared *sh, unsigned index, int fd, kvm_run *run, VcpuResult *res
         uint16_t port = run->io.port;
         bool out = run->io.direction == KVM_EXIT_IO_OUT;
         res->io_ports[port | (out ? 1u << 16 : 0)]++;
-        if (out && port == kPortDebugcon) {
+        if (sh->uart && sh->uart->handles(port)) {
+          // Byte registers: each element of a (REP) INS/OUTS is one access
+          // (a wider access uses its low byte, the port's register).
+          for (unsigned i = 0; i < count; i++) sh->uart->io(port, out, data + i * size);
+          if (!out && size > 1)
+            for (unsigned i = 0; i < count; i++) std::memset(data + i * size + 1, 0, size - 1);
+        } else if (out && port == kPortDebugcon) {
           // Like Bochs' port E9 hack: the low byte of each element.
           for (unsigned i = 0; i < count; i++) con.put(data[i * size]);
         } else if (out && port == kPortExit) {
@@ -326,6 +334,7 @@ void vcpu_loop(Shared *sh, unsigned index, int fd, kvm_run *run, VcpuResult *res
 }  // namespace
 
 Machine::~Machine() {
+  stop_uart();  // deassign its irqfd while the VM exists
   for (size_t i = 0; i < runs_.size(); i++)
     if (runs_[i]) munmap(runs_[i], run_size_);
   for (int fd : vcpu_fds_) close(fd);
@@ -456,6 +465,21 @@ int Machine::create_irqchip() {
   return kExitOk;
 }
 
+int Machine::attach_uart() {
+  if (!irqchip_) {
+    std::fprintf(stderr, "minikvm-launch: --uart needs the in-kernel irqchip\n");
+    return kExitHost;
+  }
+  uart_.reset(new Uart16550(kUartCom1Base, kUartCom1Gsi, 0, 1));
+  int st = uart_->start(dev_fd_, vm_fd_);
+  if (st != kExitOk) uart_.reset();
+  return st;
+}
+
+void Machine::stop_uart() {
+  if (uart_) uart_->stop();
+}
+
 int Machine::make_runnable() {
   if (!irqchip_) return kExitOk;  // without one every vCPU is runnable already
   for (size_t i = 0; i < vcpu_fds_.size(); i++) {
@@ -472,6 +496,7 @@ int Machine::run(const Options &opt, RunResult *result) {
   Shared sh;
   sh.opt = &opt;
   sh.vm_fd = vm_fd_;
+  sh.uart = uart_.get();
   unsigned n = vcpu_fds_.size();
   result->vcpus.assign(n, VcpuResult{});
   for (unsigned i = 0; i < n; i++) result->vcpus[i].index = i;

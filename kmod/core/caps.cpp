@@ -51,6 +51,15 @@ constexpr Cap kCaps[] = {
     {KVM_CAP_TSC_DEADLINE_TIMER, 1},
     {KVM_CAP_PIT, 1},
     {KVM_CAP_GET_TSC_KHZ, 1},
+    // irqfd, ioeventfd, split irqchip (irq/irqfd.cpp, io/ioeventfd.cpp,
+    // vm_irqfd.cpp): KVM's generic and x86 answers.
+    {KVM_CAP_IRQFD, 1},
+    {KVM_CAP_IRQFD_RESAMPLE, 1},
+    {KVM_CAP_IOEVENTFD, 1},
+    {KVM_CAP_IOEVENTFD_NO_LENGTH, 1},
+    {KVM_CAP_IOEVENTFD_ANY_LENGTH, 1},
+    {KVM_CAP_SPLIT_IRQCHIP, 1},
+    {KVM_CAP_ENABLE_CAP_VM, 1},
 };
 }  // namespace
 

@@ -93,7 +93,7 @@ int Vcpu::init() {
   // The BSP is the vCPU KVM_SET_BOOT_CPU_ID named (vCPU 0 by default);
   // IA32_APIC_BASE.BSP says so (kvm_vcpu_is_reset_bsp).
   bool bsp = id_ == vm_->boot_cpu_id();
-  if (vm_->irqchip_in_kernel()) {
+  if (vm_->irqchip_in_kernel() || vm_->irqchip_split()) {
     lapic_ = new (nothrow) irq::Lapic(id_, *this, vm_->apic_bus());
     if (!lapic_ || lapic_->init())
       return -ENOMEM;
@@ -327,6 +327,16 @@ int Vcpu::pio_string(u64 qual, u32 insn_info, u32 insn_len) {
 }
 
 int Vcpu::pio(u16 port, u8 size, bool in, u64 insn_len) {
+  // A write an ioeventfd takes completes here, without an exit (KVM's
+  // ioeventfd_write on the PIO bus).
+  if (!in) {
+    u64 val = gprs_[kRax];
+    if (vm_->ioeventfd_write(true, port, size, &val) == 0) {
+      count(kStatKernelPio);
+      skip_instruction(insn_len);
+      return 1;
+    }
+  }
   // An in-kernel device (PIC, ELCR, PIT) completes it here.
   if (io::IoDevice *dev = vm_->pio_bus().find(port, size)) {
     count(kStatKernelPio);
@@ -418,6 +428,15 @@ int Vcpu::mmio(u64 gpa, bool write_hint) {
   if (lapic_ && lapic_->mmio_covers(gpa)) {
     count(kStatLapicMmio);
     return mmio_device(insn, gpa, nullptr);
+  }
+  if (insn.op == x86::Op::kStore || insn.op == x86::Op::kStoreImm) {
+    // ioeventfd on the MMIO bus: signalled, completes in the kernel.
+    u64 val = x86::store_value(insn, *reinterpret_cast<x86::Gprs *>(gprs_));
+    if (vm_->ioeventfd_write(false, gpa, insn.access_size, &val) == 0) {
+      count(kStatKernelMmio);
+      skip_instruction(insn.length);
+      return 1;
+    }
   }
   if (io::IoDevice *dev = vm_->mmio_bus().find(gpa, insn.access_size)) {
     count(kStatKernelMmio);
@@ -1061,6 +1080,15 @@ long Vcpu::run_ioctl(unsigned long arg) {
   }
   has_run_ = true;
   for (;;) {
+    // Split irqchip: the guest's EOI of a level-triggered vector of the
+    // userspace IOAPIC (KVM_REQ_IOAPIC_EOI_EXIT in vcpu_enter_guest).
+    if (pending_ioapic_eoi_ >= 0) {
+      run_->exit_reason = KVM_EXIT_IOAPIC_EOI;
+      run_->eoi.vector = static_cast<u8>(pending_ioapic_eoi_);
+      pending_ioapic_eoi_ = -1;
+      r = 0;
+      break;
+    }
     if (lapic_) {
       r = wait_until_runnable();
       if (r <= 0)

@@ -154,6 +154,7 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, 
   void left_guest();  // after VM exit (interrupts still off)
   // LapicHost
   void apic_kick() override { kick(); }
+  void apic_posted() override;  // vcpu_apicv.cpp
   void apic_nmi() override { queue_nmi(); }
   void apic_eoi_level(u8 vector) override;
   void apic_eoi_edge(u8 vector) override;
@@ -202,7 +203,8 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, 
   static int runnable_cond(void *self);
   void accept_init_sipi();
   bool interrupt_pending();
-  int next_interrupt(bool *from_pic);
+  // lapic_vectors false: only the PIC's ExtINT (virtual-interrupt delivery).
+  int next_interrupt(bool *from_pic, bool lapic_vectors = true);
   void enter_halted();
   void init_reset();
   int mmio_device(const x86::Insn &insn, u64 gpa, io::IoDevice *dev);
@@ -267,6 +269,7 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, 
   bool got_init_ = false, got_sipi_ = false;  // taken from the LAPIC, not yet acted on
   u8 sipi_vector_ = 0;
   int user_irq_ = -1;            // KVM_INTERRUPT vector (userspace irqchip)
+  int pending_ioapic_eoi_ = -1;  // split irqchip: vector for KVM_EXIT_IOAPIC_EOI
   u64 tsc_offset_ = 0;           // mirror of the VMCS TSC offset, for other CPUs
   void *mutex_ = nullptr;  // one ioctl at a time per vCPU (KVM's vcpu->mutex)
   u32 mp_state_ = KVM_MP_STATE_RUNNABLE;

@@ -69,6 +69,13 @@ class VcpuBackend {
   virtual bool nmi_allowed() = 0;
   // Interrupt-window / NMI-window exiting at the next entry (SDM 25.3).
   virtual void request_windows(bool irq, bool nmi) = 0;
+
+  // APICv (vmx/apicv.h). The posted-interrupt descriptor's host-physical
+  // address while the vCPU has APICv active, else 0; whether the CPU
+  // processes it (VT-x posted-interrupt processing) rather than minikvm's
+  // software fallback. Any context (atomic reads).
+  virtual u64 pi_desc_pa() const { return 0; }
+  virtual bool hw_posted_intr() const { return false; }
 };
 
 // The VMX backend (vmx/vmx_vcpu.cpp). Returns null on allocation failure,

@@ -42,8 +42,25 @@ void Vcpu::queue_nmi() {
   kick();
 }
 
-void Vcpu::apic_eoi_level(u8 vector) { vm_->ioapic_eoi(vector); }
-void Vcpu::apic_eoi_edge(u8 vector) { vm_->ioapic_eoi_edge(vector); }
+void Vcpu::apic_eoi_level(u8 vector) {
+  if (vm_->irqchip_split()) {
+    // kvm_ioapic_send_eoi(): a vector of the userspace IOAPIC's routes
+    // (kvm_ioapic_handles_vector) leaves to userspace at the next entry.
+    u64 v[4];
+    vm_->eoi_exit_bitmap(v);
+    if (v[vector >> 6] & (1ull << (vector & 63)))
+      pending_ioapic_eoi_ = vector;
+    return;
+  }
+  vm_->ioapic_eoi(vector);
+}
+void Vcpu::apic_eoi_edge(u8 vector) {
+  if (vm_->irqchip_split()) {
+    apic_eoi_level(vector);  // KVM checks the handled vectors, not the TMR
+    return;
+  }
+  vm_->ioapic_eoi_edge(vector);
+}
 
 u64 Vcpu::apic_guest_tsc() { return mk_rdtsc() + __atomic_load_n(&tsc_offset_, __ATOMIC_RELAXED); }
 
@@ -65,7 +82,7 @@ int Vcpu::lapic_msr_set(u32 index, u64 value, bool host_initiated) {
 
 bool Vcpu::takes_pic_intr() const { return lapic_ && lapic_->accepts_pic_intr(); }
 
-int Vcpu::next_interrupt(bool *from_pic) {
+int Vcpu::next_interrupt(bool *from_pic, bool lapic_vectors) {
   // KVM's kvm_cpu_has_interrupt() / kvm_cpu_get_interrupt() order: an
   // ExtINT the PIC raises (when the LAPIC passes it), else the LAPIC's
   // highest vector above the processor priority. -1: none. The PIC's
@@ -78,7 +95,13 @@ int Vcpu::next_interrupt(bool *from_pic) {
     *from_pic = true;
     return 0;
   }
-  return lapic_->pending_vector();
+  // Split irqchip: the userspace PIC's output is the vector KVM_INTERRUPT
+  // left (KVM's pending_userspace_extint in kvm_cpu_has_extint).
+  if (!pic && user_irq_ >= 0 && lapic_->accepts_pic_intr()) {
+    *from_pic = true;
+    return 0;
+  }
+  return lapic_vectors ? lapic_->pending_vector() : -1;
 }
 
 bool Vcpu::interrupt_pending() {
@@ -102,19 +125,29 @@ void Vcpu::prepare_entry(int cpu) {
   bool irq = false;
   if (lapic_) {
     bool from_pic;
-    int vector = next_interrupt(&from_pic);
+    // Virtual-interrupt delivery (SDM 29.2): the CPU delivers the LAPIC's
+    // vectors from RVI itself (vmx_vcpu.cpp writes it); only the PIC's
+    // ExtINT is injected (KVM's kvm_cpu_has_injectable_intr).
+    const bool lapic_vectors = !lapic_->apicv_active();
+    int vector = next_interrupt(&from_pic, lapic_vectors);
     if (!event_.valid && vector >= 0 && backend_->interrupt_allowed()) {
       // The INTA cycle: the PIC's ExtINT, or the LAPIC's vector moving
       // from IRR to ISR (SDM 10.8.4).
-      if (from_pic)
+      if (from_pic && vm_->pic()) {
         vector = vm_->pic()->acknowledge();
-      else
+      } else if (from_pic) {
+        vector = user_irq_;  // split irqchip: KVM_INTERRUPT's ExtINT
+        user_irq_ = -1;
+      } else {
         lapic_->acknowledge(static_cast<u8>(vector));
+      }
       event_ = Event{true, static_cast<u8>(vector), kTypeExtInt};
       count(kStatInjectedIrqs);
-      vector = next_interrupt(&from_pic);
+      vector = next_interrupt(&from_pic, lapic_vectors);
     }
-    irq = vector >= 0;
+    // Split irqchip: userspace may ask for an interrupt window for its
+    // PIC (KVM's dm_request_for_irq_injection without pic_in_kernel).
+    irq = vector >= 0 || (vm_->irqchip_split() && run_->request_interrupt_window);
   } else {
     if (user_irq_ >= 0 && !event_.valid && backend_->interrupt_allowed()) {
       // KVM_INTERRUPT (userspace irqchip): held until the guest can take it.
@@ -269,6 +302,14 @@ long Vcpu::interrupt(unsigned long arg) {
     return -EINVAL;
   if (vm_->irqchip_in_kernel())
     return -ENXIO;
+  if (vm_->irqchip_split()) {
+    // LAPIC in the kernel: this is the userspace PIC's ExtINT, one at a
+    // time (kvm_vcpu_ioctl_interrupt: pending_external_vector).
+    if (user_irq_ >= 0)
+      return -EEXIST;
+    user_irq_ = static_cast<int>(irq.irq);
+    return 0;
+  }
   if (user_irq_ >= 0 || (event_.valid && event_.type == kTypeExtInt))
     return -ENXIO;
   user_irq_ = static_cast<int>(irq.irq);

@@ -10,7 +10,9 @@
 #include "rt/log.h"
 #include "rt/new.h"
 #include "vcpu.h"
+#include "io/ioeventfd.h"
 #include "irq/ioapic.h"
+#include "irq/irqfd.h"
 #include "irq/pit.h"
 #include "irq/routing.h"
 #include "vmx/host.h"
@@ -54,7 +56,8 @@ int Vm::init() {
   mm_ = mk_current_mm();
   lock_ = mk_mutex_new();
   mmu_lock_ = mk_mutex_new();
-  if (!lock_ || !mmu_lock_)
+  apicv_lock_ = mk_spin_new();  // the EOI-exit bitmap (vm_apicv.cpp)
+  if (!lock_ || !mmu_lock_ || !apicv_lock_)
     return -ENOMEM;
   vmx::Host *host = vmx::Host::get();
   if (!host)
@@ -63,6 +66,10 @@ int Vm::init() {
   if (r)
     return r;
   vmx_acquired_ = true;
+  irqfds_ = new (nothrow) irq::Irqfds(*this, apic_bus_, this);
+  ioeventfds_ = new (nothrow) io::Ioeventfds();
+  if (!irqfds_ || !ioeventfds_ || irqfds_->init() || ioeventfds_->init())
+    return -ENOMEM;
   mmu_ = new (nothrow) mmu::GuestMmu(gpa_bits(), false, *this);
   if (!mmu_)
     return -ENOMEM;
@@ -70,6 +77,10 @@ int Vm::init() {
 }
 
 Vm::~Vm() {
+  // irqfds first (kvm_irqfd_release): their wake-ups and work items raise
+  // GSIs into every device below; after this none runs.
+  delete irqfds_;
+  delete ioeventfds_;
   // Timers first (PIT, IOAPIC, then each LAPIC's with its vCPU), so that
   // nothing raises an interrupt into a device being freed; then the PIC.
   destroy_irqchip();
@@ -83,6 +94,7 @@ Vm::~Vm() {
     vmx::Host::get()->release();
   mk_mutex_free(lock_);
   mk_mutex_free(mmu_lock_);
+  mk_spin_free(apicv_lock_);
   __atomic_fetch_sub(&g_live_vms, 1, __ATOMIC_RELAXED);
 }
 
@@ -189,6 +201,10 @@ constexpr StatDesc kVmStats[] = {
     {"pages_4k", KVM_STATS_TYPE_INSTANT | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
     {"remote_tlb_flush", KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
     {"exits", KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
+    // VT-d posting of assigned devices' MSIs (irq/irq_posting.cpp).
+    {"irte_posted", KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
+    {"irte_remapped", KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
+    {"irte_failures", KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10, 1},
 };
 }  // namespace
 
@@ -210,6 +226,9 @@ void Vm::stat_values(u64 *out) {
   mk_mutex_unlock(mmu_lock_);
   out[3] = __atomic_load_n(&tlb_flushes_, __ATOMIC_RELAXED);
   out[4] = exits;
+  out[5] = __atomic_load_n(&posting_stats_.posted, __ATOMIC_RELAXED);
+  out[6] = __atomic_load_n(&posting_stats_.remapped, __ATOMIC_RELAXED);
+  out[7] = __atomic_load_n(&posting_stats_.failures, __ATOMIC_RELAXED);
 }
 
 void Vm::stats_id(char *buf, size_t len) const {
@@ -258,6 +277,12 @@ long Vm::ioctl(unsigned int cmd, unsigned long arg) {
       return set_pit2(arg);
     case KVM_SET_BOOT_CPU_ID:
       return set_boot_cpu_id(arg);
+    case KVM_IRQFD:
+      return irqfd(arg);
+    case KVM_IOEVENTFD:
+      return ioeventfd(arg);
+    case KVM_ENABLE_CAP:
+      return enable_cap(arg);
     case KVM_SET_TSS_ADDR:
     case KVM_SET_IDENTITY_MAP_ADDR:
       // Real-mode helpers for CPUs without unrestricted guest; minikvm

@@ -8,6 +8,7 @@
 #include "io/bus.h"
 #include "irq/apic_bus.h"
 #include "irq/irq.h"
+#include "irq/irq_posting.h"
 #include "irq/pic.h"
 #include "mmu/guest_mmu.h"
 #include "stats.h"
@@ -16,7 +17,11 @@
 namespace mk {
 
 class Vcpu;
+namespace io {
+class Ioeventfds;
+}
 namespace irq {
+class Irqfds;
 class Ioapic;
 class GsiRouting;
 class Pit;
@@ -98,6 +103,21 @@ class Vm final : public FdObject,
   void eoi_exit_bitmap(u64 out[4]);
   void eoi_exit_changed();
 
+  // ---- irqfd and ioeventfd (irq/irqfd.cpp, io/ioeventfd.cpp) ----
+  // A vCPU's guest write to a port (pio) or guest-physical address: 0 when
+  // an ioeventfd took it (signalled, completes in the kernel), else
+  // -EOPNOTSUPP.
+  int ioeventfd_write(bool pio, u64 addr, u32 len, const void *val);
+  // PicHost: the PIC's INTA/EOI of pin 0-15 (kvm_notify_acked_irq).
+  void pic_irq_acked(u32 pin) override;
+
+  // ---- VT-d posting of assigned devices' MSIs (irq/irq_posting.cpp) ----
+  // gsi's routes (GsiRouting::lookup) and whether MSI routes use the
+  // x2APIC 32-bit destination format; 0 routes without a routing table.
+  u32 gsi_routes(u32 gsi, irq::RouteEntry *out, u32 max, bool *x2apic_format);
+  // irte_posted / irte_remapped / irte_failures of the VM's stats.
+  irq::PostingStats &posting_stats() { return posting_stats_; }
+
  private:
   Vm() = default;
   ~Vm() override;
@@ -114,6 +134,9 @@ class Vm final : public FdObject,
   long get_pit2(unsigned long arg);
   long set_pit2(unsigned long arg);
   long set_boot_cpu_id(unsigned long arg);
+  long irqfd(unsigned long arg);
+  long ioeventfd(unsigned long arg);
+  long enable_cap(unsigned long arg);  // KVM_ENABLE_CAP on the VM (vm_irqfd.cpp)
   int raise_gsi(u32 gsi, u32 source, bool level, bool line_status);
   void destroy_irqchip();
 
@@ -137,8 +160,11 @@ class Vm final : public FdObject,
   u32 eoi_exit_gen_ = 0;                // atomic
   u64 eoi_exit_[4] = {};                // under apicv_lock_
   void *apicv_lock_ = nullptr;          // spinlock, created with the irqchip
+  irq::PostingStats posting_stats_;      // atomic counters (irq_posting.cpp)
   bool vmx_acquired_ = false;
   u64 tlb_flushes_ = 0;
+  irq::Irqfds *irqfds_ = nullptr;         // KVM_IRQFD (created in init())
+  io::Ioeventfds *ioeventfds_ = nullptr;  // KVM_IOEVENTFD (created in init())
 };
 
 }  // namespace mk

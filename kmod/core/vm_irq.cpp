@@ -10,6 +10,7 @@
 #include <minikvm/platform.h>
 
 #include "irq/ioapic.h"
+#include "irq/irqfd.h"
 #include "irq/pit.h"
 #include "irq/routing.h"
 #include "rt/errno.h"
@@ -32,7 +33,7 @@ constexpr u32 kMaxRoutesPerGsi = irq::GsiRouting::kMaxPerGsi;
 long Vm::create_irqchip() {
   mk_mutex_lock(lock_);
   long r;
-  if (irqchip_) {
+  if (irqchip_ || irqchip_split()) {
     r = -EEXIST;
   } else if (nr_vcpus_) {
     r = -EINVAL;  // as KVM: only before the first vCPU
@@ -63,7 +64,14 @@ long Vm::create_irqchip() {
       ioapic_ = nullptr;
       routing_ = nullptr;
     } else {
+      // APICv: IOAPIC table changes recompute the EOI-exit bitmap
+      // (vm_apicv.cpp); its first value (the RTC pin's vector) now.
+      // irqfd resampling hangs off the IOAPIC's and PIC's acks.
+      ioapic_->set_observer(irqfds_);
+      irqfds_->set_irqchip(routing_, true);
+      ioapic_->set_table_hook([](void *vm) { static_cast<Vm *>(vm)->eoi_exit_changed(); }, this);
       __atomic_store_n(&irqchip_, true, __ATOMIC_RELEASE);
+      eoi_exit_changed();
     }
   }
   mk_mutex_unlock(lock_);
@@ -84,7 +92,8 @@ void Vm::destroy_irqchip() {
 int Vm::set_gsi(u32 gsi, u32 source, bool level) { return raise_gsi(gsi, source, level, false); }
 
 int Vm::raise_gsi(u32 gsi, u32 source, bool level, bool line_status) {
-  if (!irqchip_in_kernel())
+  // Split irqchip: the routing table has MSI routes only.
+  if (!irqchip_in_kernel() && !irqchip_split())
     return -1;
   irq::RouteEntry e[kMaxRoutesPerGsi];
   u32 n = routing_->lookup(gsi, e, kMaxRoutesPerGsi);
@@ -142,7 +151,8 @@ long Vm::irq_line(unsigned long arg, bool status) {
   kvm_irq_level ev;
   if (mk_copy_from_user(&ev, arg, sizeof(ev)))
     return -EFAULT;
-  if (!irqchip_in_kernel())
+  // irqchip_in_kernel() of KVM: full or split (MSI routes only).
+  if (!irqchip_in_kernel() && !irqchip_split())
     return -ENXIO;
   // KVM_IRQ_LINE_STATUS turns on the RTC's EOI tracking (line_status).
   ev.status = raise_gsi(ev.irq, irq::kSourceUserspace, ev.level != 0, status);
@@ -156,7 +166,7 @@ long Vm::set_gsi_routing(unsigned long arg) {
   kvm_irq_routing head;
   if (mk_copy_from_user(&head, arg, sizeof(head)))
     return -EFAULT;
-  if (!irqchip_in_kernel())
+  if (!irqchip_in_kernel() && !irqchip_split())
     return -EINVAL;
   if (head.nr > irq::GsiRouting::kMaxRoutes || head.flags)
     return -EINVAL;
@@ -171,8 +181,19 @@ long Vm::set_gsi_routing(unsigned long arg) {
       return -EFAULT;
     }
   }
-  int r = routing_->set(entries, head.nr);
+  int r = 0;
+  // kvm_set_routing_entry(): no irqchip routes with a split irqchip.
+  if (irqchip_split())
+    for (u32 i = 0; i < head.nr; i++)
+      if (entries[i].type == KVM_IRQ_ROUTING_IRQCHIP)
+        r = -EINVAL;
+  if (!r)
+    r = routing_->set(entries, head.nr);
   mk_free(entries);
+  if (!r)
+    irqfds_->routing_changed();  // kvm_irq_routing_update -> irqfd_update
+  if (!r)
+    eoi_exit_changed();  // split irqchip: level MSI routes (vm_apicv.cpp)
   return r;
 }
 
@@ -181,7 +202,7 @@ long Vm::signal_msi(unsigned long arg) {
   if (mk_copy_from_user(&msi, arg, sizeof(msi)))
     return -EFAULT;
   // kvm_send_userspace_msi(): x86 has no device ids, but accepts the flag.
-  if (!irqchip_in_kernel() || (msi.flags & ~KVM_MSI_VALID_DEVID))
+  if ((!irqchip_in_kernel() && !irqchip_split()) || (msi.flags & ~KVM_MSI_VALID_DEVID))
     return -EINVAL;
   return apic_bus_.deliver(irq::msi_message(msi.address_lo, msi.address_hi, msi.data), nullptr);
 }

@@ -77,6 +77,15 @@ void irq_vm_init_at(struct irq_vm *x, int nr, unsigned int flags, uint64_t rip)
 		if (r)
 			die("KVM_CREATE_IRQCHIP: %s", strerror(-r));
 	}
+	if (flags & IRQ_VM_SPLIT) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 },
+		};
+
+		r = kvm_ioctl(x->vm.fd, KVM_ENABLE_CAP, &cap);
+		if (r)
+			die("KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP): %s", strerror(-r));
+	}
 	if (flags & (IRQ_VM_PIT | IRQ_VM_PIT_SPEAKER)) {
 		struct kvm_pit_config pc = {
 			.flags = (flags & IRQ_VM_PIT_SPEAKER) ? KVM_PIT_SPEAKER_DUMMY : 0,
@@ -99,7 +108,7 @@ void irq_vm_init_at(struct irq_vm *x, int nr, unsigned int flags, uint64_t rip)
 		struct kvm_regs regs;
 
 		vcpu_init_cpuid(&x->vm, v, i);
-		if (flags & IRQ_VM_IRQCHIP) {
+		if (flags & (IRQ_VM_IRQCHIP | IRQ_VM_SPLIT)) {
 			/* With an in-kernel LAPIC, KVM creates every vCPU
 			 * but the BSP waiting for INIT/SIPI
 			 * (KVM_MP_STATE_UNINITIALIZED): start them all. */

@@ -28,6 +28,7 @@
 #define IRQ_VM_IRQCHIP		1	/* KVM_CREATE_IRQCHIP */
 #define IRQ_VM_PIT		2	/* KVM_CREATE_PIT2, flags 0 */
 #define IRQ_VM_PIT_SPEAKER	4	/* ... flags KVM_PIT_SPEAKER_DUMMY */
+#define IRQ_VM_SPLIT		8	/* KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP, 24) */
 
 struct agent_mbox {
 	uint64_t cmd, a0, a1, a2, res, count, eoi, last, iflag, seq;

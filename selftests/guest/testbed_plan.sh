@@ -44,6 +44,7 @@ step "unload KVM" unload_kvm
 dmesg_clean "dmesg clean: KVM"
 
 if [ -f /payload/minikvm.ko ] && grep -qw vmx /proc/cpuinfo; then
+	step "insmod irqbypass" insmod /kmods/irqbypass.ko
 	step "insmod minikvm" insmod /payload/minikvm.ko
 	guest_suites minikvm /dev/minikvm
 	step "rmmod minikvm" rmmod minikvm

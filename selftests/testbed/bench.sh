@@ -16,36 +16,51 @@
 #            stolen per interrupt from a loop (net of a control window)
 #   irqline  userspace raises and lowers IOAPIC pin 16 (KVM_IRQ_LINE) when
 #            the guest asks by OUT; delivery + EOI
-#   pic      `in $0x21` (master PIC IMR), in-kernel PIC
-#   ioapic   IOAPIC register read: IOREGSEL write + IOWIN read
+#   irqfd    a launcher thread signals an irqfd (MSI route, edge, vCPU 0);
+#            the halted guest's handler EOIs and acknowledges by OUT to an
+#            ioeventfd the thread waits on (no userspace exit)
+#   tpr      xAPIC TPR write (MMIO offset 0x80)
+#   cr8      MOV to CR8
+#   pic      `in $0x21` (master PIC IMR), in-kernel PIC (not by default)
+#   ioapic   IOAPIC register read: IOREGSEL write + IOWIN read (not by default)
 # The launcher reads CLOCK_MONOTONIC around the measured region and the
 # vCPUs' "exits" from KVM_GET_STATS_FD; the --bench-irq rows create every
 # VM with KVM_CREATE_IRQCHIP.
 #
-# Targets, in this order (the reference first, so that its numbers exist
+# Columns, in this order (the reference first, so that its numbers exist
 # even if minikvm takes the machine down):
-#   kvm_intel with enable_apicv=0: the comparison the issue asks for
-#   kvm_intel with enable_apicv=1: only if APICv really turns on (it needs
-#     posted interrupts, which Bochs 2.7 does not emulate: a SKIP there)
-#   minikvm (/dev/minikvm)
-# The table gives ns and kernel exits per operation and the ratio
-# minikvm / kvm_intel (apicv=0) per row.
+#   kvm_intel enable_apicv=0: the reference of every ratio
+#   kvm_intel enable_apicv=1: only if APICv really turns on (kvm_intel
+#     needs posted interrupts for it, which Bochs 2.7 does not emulate:
+#     the column then reads "n/a" with the reason; no numbers are made up)
+#   minikvm enable_apicv=0 flexpriority=0: no TPR shadow, no APIC-access page
+#   minikvm enable_apicv=0 (flexpriority=1): TPR shadow + APIC-access page
+#   minikvm enable_apicv=1: + APIC-register virtualization, virtual-
+#     interrupt delivery (and posted interrupts where the CPU has them)
+# irqbypass.ko is loaded before minikvm.ko (its irq-bypass consumers). A
+# minikvm.ko without those parameters (insmod fails, dmesg "Unknown
+# parameter") is loaded with its defaults once, in the first minikvm
+# column, and the other minikvm columns say so.
+# The table gives ns and kernel exits per operation; a second table the
+# ratio of each column's ns to kvm_intel enable_apicv=0's.
 #
 # The numbers never fail the plan; only a run that does not complete does.
-# A target that cannot run a row (launcher exit status 77: no
+# A column that cannot run a row (launcher exit status 77: no
 # KVM_CAP_IRQCHIP, an ioctl answered -ENOTTY...) gives a SKIP with the
-# reason, and the other targets run regardless.
+# reason, and the other columns run regardless.
 #
-# Settings (environment): BENCH_OUTS (io), BENCH_N_<row> (ipi eoi timer
-# irqline pic ioapic), BENCH_ROWS (default: all), BENCH_APICV_ON=0 (no
-# second reference column), BENCH_TIMEOUT (seconds per launcher run).
+# Settings (environment): BENCH_OUTS (io), BENCH_N_<row>, BENCH_ROWS
+# (default: io ipi eoi timer irqline irqfd tpr cr8), BENCH_APICV_ON=0 (no
+# kvm_intel enable_apicv=1 column), BENCH_MINIKVM_COLS (default
+# "fp0 apicv0 apicv1"), BENCH_TIMEOUT (seconds per launcher run).
 . /testbed/ktap.sh
 
 VMM=$(cat /payload/vmm)
 KO=/payload/minikvm.ko
 LAUNCH=/payload/bin/minikvm-launch
-OUTS=${BENCH_OUTS:-100000}
-ROWS=${BENCH_ROWS:-"io ipi eoi timer irqline pic ioapic"}
+OUTS=${BENCH_OUTS:-50000}
+ROWS=${BENCH_ROWS:-"io ipi eoi timer irqline irqfd tpr cr8"}
+MK_COLS=${BENCH_MINIKVM_COLS:-"fp0 apicv0 apicv1"}
 TIMEOUT=${BENCH_TIMEOUT:-600}
 RESULTS=/tmp/bench-results
 if [ "$VMM" = bochs ]; then
@@ -53,16 +68,19 @@ if [ "$VMM" = bochs ]; then
 	REF=kvm_intel
 	APICV_PARAM=enable_apicv
 	APICV_WHY="kvm_intel needs posted interrupts for APICv (cpu_has_vmx_apicv()); Bochs 2.7 emulates none"
+	APICV_NA="kvm_intel: no posted interrupts on this CPU"
 else
 	KVM_REF="irqbypass kvm ccp kvm-amd"
 	REF=kvm_amd
 	APICV_PARAM=avic
 	APICV_WHY="no AVIC on this CPU"
+	APICV_NA="kvm_amd: no AVIC on this CPU"
 fi
 REF_OFF="$REF(apicv=0)"
 REF_ON="$REF(apicv=1)"
 
-# N per row: each row costs 0.3-1 s of Bochs guest time on kvm_intel.
+# N per row: each row costs 0.3-4 s of Bochs guest time on kvm_intel
+# (5 columns x 8 rows: about 10 minutes of Bochs after the boot).
 n_of() {
 	case $1 in
 	io) echo "$OUTS" ;;
@@ -70,6 +88,9 @@ n_of() {
 	eoi) echo "${BENCH_N_eoi:-5000}" ;;
 	timer) echo "${BENCH_N_timer:-1000}" ;;
 	irqline) echo "${BENCH_N_irqline:-5000}" ;;
+	irqfd) echo "${BENCH_N_irqfd:-2000}" ;;
+	tpr) echo "${BENCH_N_tpr:-5000}" ;;
+	cr8) echo "${BENCH_N_cr8:-5000}" ;;
 	pic) echo "${BENCH_N_pic:-10000}" ;;
 	ioapic) echo "${BENCH_N_ioapic:-5000}" ;;
 	esac
@@ -140,10 +161,11 @@ skip_rows() {
 	done
 }
 
-# The table, from $RESULTS ("TARGET ROW BENCH[IRQ] key=value..." lines).
+# The table, from $RESULTS ("COLUMN ROW BENCH[IRQ] key=value..." or
+# "COLUMN ROW skipped|failed WHY" lines); COLS the column ids in order.
 summary() {
 	nlist=$(for r in $ROWS; do printf '%s=%s ' "$r" "$(n_of "$r")"; done)
-	awk -v ref="$REF_OFF" -v ref2="$REF_ON" -v vmm="$VMM" -v rows="$ROWS" -v nlist="$nlist" \
+	awk -v ref="$REF_OFF" -v cols="$COLS" -v vmm="$VMM" -v rows="$ROWS" -v nlist="$nlist" \
 		-v cpus="$(grep -c ^processor /proc/cpuinfo)" '
 	function field(k,   i, a) {
 		for (i = 4; i <= NF; i++) {
@@ -156,8 +178,13 @@ summary() {
 	function cell(t, r) {
 		if ((t, r) in ns)
 			return sprintf("%10.0f %7s", ns[t, r], ex[t, r])
-		if ((t, r) in why)
-			return sprintf("%18s", why[t, r] ~ /^failed/ ? "FAILED" : "SKIP")
+		if ((t, r) in why) {
+			if (why[t, r] ~ /^failed/)
+				return sprintf("%18s", "FAILED")
+			if (why[t, r] ~ /^skipped n\/a/)
+				return sprintf("%18s", "n/a")
+			return sprintf("%18s", "SKIP")
+		}
 		return sprintf("%18s", "-")
 	}
 	$3 == "BENCH" || $3 == "BENCHIRQ" {
@@ -169,7 +196,6 @@ summary() {
 			ns[t, r] = field("ns_per_op"); ex[t, r] = field("kernel_exits_per_op")
 			n[r] = field("n")
 			if (r == "eoi") note[t, r] = "EOI write alone " field("eoi_write_ns") " ns"
-			if (r == "timer") note[t, r] = "period " field("period_ns") " ns"
 		}
 		next
 	}
@@ -183,11 +209,14 @@ summary() {
 		desc["ipi"] = "IPI ping-pong round trip (2 vCPUs, HLT)"
 		desc["eoi"] = "self-IPI + delivery + EOI write"
 		desc["timer"] = "LAPIC timer interrupt (stolen time)"
-		desc["irqline"] = "KVM_IRQ_LINE edge + delivery + EOI"
+		desc["irqline"] = "KVM_IRQ_LINE edge + delivery + EOI (+1 userspace exit)"
+		desc["irqfd"] = "irqfd (MSI) -> halted guest, EOI, ioeventfd ack"
+		desc["tpr"] = "xAPIC TPR write (MMIO)"
+		desc["cr8"] = "MOV to CR8"
 		desc["pic"] = "in $0x21 (PIC IMR)"
 		desc["ioapic"] = "IOAPIC IOREGSEL write + IOWIN read"
 		print "guest-time ns per operation and kernel exits per operation (KVM_GET_STATS_FD"
-		print "\"exits\" of all the VM'"'"'s vCPUs), ratio = minikvm / " ref " (ns)"
+		print "\"exits\" of all the VM'"'"'s vCPUs in the measured window)"
 		if (vmm == "bochs") {
 			print "clock: CLOCK_MONOTONIC of the Bochs guest, in which 1 ns = 0.1 emulated"
 			print "instruction (ips=100M, tsc_early_khz; scripts/testbed.py BOCHS_TSC_NOTE):"
@@ -196,10 +225,7 @@ summary() {
 		} else {
 			print "clock: CLOCK_MONOTONIC of the QEMU TCG guest (wall time, noisy)"
 		}
-		printf "%-8s %-41s %6s | %18s | %18s | %7s | %18s\n", "", "", "", "minikvm", ref,
-			"ratio", ref2
-		printf "%-8s %-41s %6s | %10s %7s | %10s %7s | %7s | %10s %7s\n", "row", "operation", "N",
-			"ns/op", "exits", "ns/op", "exits", "(ns)", "ns/op", "exits"
+		nc = split(cols, C, " ")
 		nn = split(nlist, NL, " ")
 		for (i = 1; i <= nn; i++) {
 			split(NL[i], a, "=")
@@ -207,46 +233,100 @@ summary() {
 				n[a[1]] = a[2]
 		}
 		nr = split(rows, R, " ")
+		print "columns:"
+		for (j = 1; j <= nc; j++)
+			printf "  %d  %s\n", j, C[j]
+		line = sprintf("%-8s %6s", "", "")
+		for (j = 1; j <= nc; j++)
+			line = line sprintf(" | %18s", "(" j ")")
+		print line
+		line = sprintf("%-8s %6s", "row", "N")
+		for (j = 1; j <= nc; j++)
+			line = line sprintf(" | %10s %7s", "ns/op", "exits")
+		print line
 		for (i = 1; i <= nr; i++) {
 			r = R[i]
-			ratio = "n/a"
-			if (((ref, r) in ns) && (("minikvm", r) in ns) && ns[ref, r] > 0)
-				ratio = sprintf("%.3f", ns["minikvm", r] / ns[ref, r])
-			printf "%-8s %-41s %6s | %s | %s | %7s | %s\n", r, desc[r], n[r],
-				cell("minikvm", r), cell(ref, r), ratio, cell(ref2, r)
+			line = sprintf("%-8s %6s", r, n[r])
+			for (j = 1; j <= nc; j++)
+				line = line " | " cell(C[j], r)
+			print line
 		}
+		print ""
+		print "ratio of ns/op to (1) " ref
+		line = sprintf("%-8s", "row")
+		for (j = 2; j <= nc; j++)
+			line = line sprintf(" | %8s", "(" j ")")
+		print line
+		for (i = 1; i <= nr; i++) {
+			r = R[i]
+			line = sprintf("%-8s", r)
+			for (j = 2; j <= nc; j++) {
+				x = "-"
+				if (((ref, r) in ns) && ((C[j], r) in ns) && ns[ref, r] > 0)
+					x = sprintf("%.3f", ns[C[j], r] / ns[ref, r])
+				line = line sprintf(" | %8s", x)
+			}
+			print line
+		}
+		print ""
+		print "rows:"
+		for (i = 1; i <= nr; i++)
+			printf "  %-8s %s\n", R[i], desc[R[i]]
 		for (i = 1; i <= nr; i++) {
 			r = R[i]
 			s = ""
-			split("minikvm " ref " " ref2, T, " ")
-			for (j = 1; j <= 3; j++)
-				if ((T[j], r) in note)
-					s = s (s ? "; " : "") T[j] ": " note[T[j], r]
+			for (j = 1; j <= nc; j++)
+				if ((C[j], r) in note)
+					s = s (s ? "; " : "") "(" j ") " note[C[j], r]
 			if (s)
 				print "  " r ": " s
 		}
-		split("minikvm " ref " " ref2, T, " ")
-		for (j = 1; j <= 3; j++) {
+		for (j = 1; j <= nc; j++) {
 			fl = ""
 			for (i = 1; i <= nr; i++)
-				if ((T[j], R[i]) in why && !((T[j], R[i]) in ns) && why[T[j], R[i]] !~ /^skipped/)
-					fl = fl " " R[i] " " substr(why[T[j], R[i]], why[T[j], R[i]] ~ /^failed / ? 8 : 1)
-			if (T[j] in reason)
-				print "  " T[j] " SKIP: " reason[T[j]]
+				if ((C[j], R[i]) in why && !((C[j], R[i]) in ns) && why[C[j], R[i]] !~ /^skipped/)
+					fl = fl " " R[i] " " substr(why[C[j], R[i]], why[C[j], R[i]] ~ /^failed / ? 8 : 1)
+			if (C[j] in reason)
+				print "  (" j ") " (reason[C[j]] ~ /^n\/a/ ? "" : "SKIP: ") reason[C[j]]
 			if (fl)
-				print "  " T[j] " FAILED:" fl
+				print "  (" j ") FAILED:" fl
 		}
 	}' "$RESULTS"
+}
+
+# minikvm_load PARAMS: irqbypass (once; C's irq-bypass consumers need it),
+# then minikvm.ko with PARAMS. A minikvm.ko that does not know a parameter
+# refuses to load (dmesg "Unknown parameter"): then it is loaded with its
+# defaults and MK_NOPARAMS is set.
+MK_NOPARAMS=
+rm -f /tmp/bench-mk-noparams
+minikvm_load() {
+	grep -q '^irqbypass ' /proc/modules || insmod /kmods/irqbypass.ko 2>/dev/null || true
+	insmod $KO $1 && return 0
+	if dmesg | tail -n 5 | grep -q 'Unknown parameter'; then
+		echo "minikvm.ko does not know the parameters \"$1\" (dmesg: Unknown parameter):" \
+			"loading it with its defaults"
+		: >/tmp/bench-mk-noparams  # step runs this in a subshell
+		insmod $KO
+		return
+	fi
+	return 1
+}
+minikvm_params() {
+	for p in enable_apicv flexpriority; do
+		printf '%s=%s ' $p "$(cat /sys/module/minikvm/parameters/$p 2>/dev/null || echo '?')"
+	done
 }
 
 ktap_begin
 dmesg_mark
 rm -f "$RESULTS"
 ktap_diag "vmm=$VMM kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) rows: $ROWS"
+COLS="$REF_OFF $REF_ON"
 
 # ---- the reference, APICv off ----
 if step "load $REF $APICV_PARAM=0 ($KVM_REF)" load_kvm_ref "$APICV_PARAM=0"; then
-	ktap_diag "$REF $APICV_PARAM=$(apicv_param)"
+	ktap_diag "$REF $APICV_PARAM=$(apicv_param) flexpriority=$(cat /sys/module/$(echo $REF | tr - _)/parameters/flexpriority 2>/dev/null || echo n/a)"
 	for r in $ROWS; do bench_row "$REF_OFF" /dev/kvm "$r"; done
 	step "unload $REF" unload_kvm_ref
 else
@@ -255,31 +335,50 @@ fi
 dmesg_clean "dmesg clean: $REF_OFF"
 
 # ---- the reference, APICv on (if the CPU has what it needs) ----
-IRQ_ROWS=$(echo $ROWS | tr ' ' '\n' | grep -v '^io$' | tr '\n' ' ')
 if [ "${BENCH_APICV_ON:-1}" = 0 ]; then
-	skip_rows "$REF_ON" "BENCH_APICV_ON=0" "$IRQ_ROWS"
+	skip_rows "$REF_ON" "BENCH_APICV_ON=0"
 elif step "load $REF $APICV_PARAM=1" load_kvm_ref "$APICV_PARAM=1"; then
 	v=$(apicv_param)
+	ktap_diag "$REF $APICV_PARAM=$v after loading with $APICV_PARAM=1"
 	case $v in
 	Y|1)
-		for r in $IRQ_ROWS; do bench_row "$REF_ON" /dev/kvm "$r"; done ;;
+		for r in $ROWS; do bench_row "$REF_ON" /dev/kvm "$r"; done ;;
 	*)
-		skip_rows "$REF_ON" "$APICV_PARAM reads $v after loading with $APICV_PARAM=1: $APICV_WHY" "$IRQ_ROWS" ;;
+		ktap_diag "$REF_ON: n/a: $APICV_PARAM reads $v: $APICV_WHY"
+		skip_rows "$REF_ON" "n/a ($APICV_NA; $APICV_PARAM reads $v after loading with $APICV_PARAM=1)" ;;
 	esac
 	step "unload $REF" unload_kvm_ref
 else
-	skip_rows "$REF_ON" "the modules did not load" "$IRQ_ROWS"
+	skip_rows "$REF_ON" "the modules did not load"
 fi
 dmesg_clean "dmesg clean: $REF_ON"
 
-# ---- minikvm ----
-if step "insmod minikvm" insmod $KO; then
-	for r in $ROWS; do bench_row minikvm /dev/minikvm "$r"; done
-	step "rmmod minikvm" rmmod minikvm
-else
-	skip_rows minikvm "insmod failed"
-fi
-dmesg_clean "dmesg clean: minikvm"
+# ---- minikvm, one column per parameter set ----
+first_mk=
+for c in $MK_COLS; do
+	case $c in
+	fp0) col="minikvm(apicv=0,fp=0)"; params="enable_apicv=0 flexpriority=0" ;;
+	apicv0) col="minikvm(apicv=0)"; params="enable_apicv=0" ;;
+	apicv1) col="minikvm(apicv=1)"; params="enable_apicv=1" ;;
+	*) continue ;;
+	esac
+	COLS="$COLS $col"
+	if [ -n "$MK_NOPARAMS" ]; then
+		skip_rows "$col" "minikvm.ko has no enable_apicv/flexpriority parameters: its default load is column $first_mk"
+		continue
+	fi
+	if step "insmod minikvm $params" minikvm_load "$params"; then
+		[ -e /tmp/bench-mk-noparams ] && MK_NOPARAMS=1
+		[ -n "$MK_NOPARAMS" ] && col="$col(defaults)" && COLS="${COLS% *} $col"
+		first_mk=${first_mk:-$col}
+		ktap_diag "$col: /sys/module/minikvm/parameters: $(minikvm_params)"
+		for r in $ROWS; do bench_row "$col" /dev/minikvm "$r"; done
+		step "rmmod minikvm" rmmod minikvm
+	else
+		skip_rows "$col" "insmod failed"
+	fi
+	dmesg_clean "dmesg clean: $col"
+done
 
 echo
 summary | sed 's/^/# /'

@@ -47,11 +47,13 @@
 #define V_SELF		0x42		/* self-IPI (eoi) */
 #define V_TIMER		0x43		/* LAPIC timer (timer) */
 #define V_IOAPIC	0x44		/* IOAPIC pin (irqline) */
+#define V_IRQFD		0x45		/* MSI route of the launcher's irqfd (irqfd) */
 #define V_SPURIOUS	0xff
 
 #define P_BEGIN		0x81
 #define P_END		0x82
 #define P_IRQ		0x83		/* userspace raises and lowers the GSI */
+#define P_ACK		0x84		/* irqfd: an ioeventfd the launcher's thread waits on */
 #define P_CON		0xe9
 #define P_EXIT		0xf4
 
@@ -61,6 +63,9 @@
 #define K_IRQLINE	4
 #define K_PIC		5
 #define K_IOAPIC	6
+#define K_IRQFD		7
+#define K_TPR		8
+#define K_CR8		9
 
 /* BEGIN w / END w, slot: window w; END stores the TSC ticks since BEGIN. */
 .macro BEGIN w
@@ -139,6 +144,12 @@ main:
 	je	bench_pic
 	cmp	$K_IOAPIC, %rax
 	je	bench_ioapic
+	cmp	$K_IRQFD, %rax
+	je	bench_irqfd
+	cmp	$K_TPR, %rax
+	je	bench_tpr
+	cmp	$K_CR8, %rax
+	je	bench_cr8
 	lea	msg_kind(%rip), %rsi
 	jmp	fail_val
 
@@ -375,7 +386,82 @@ bench_ioapic:
 2:	lea	msg_ioapic(%rip), %rsi
 	jmp	fail_val
 
+/* ---- irqfd: a launcher thread signals an irqfd whose GSI is an MSI route
+ * (fixed, edge, vector V_IRQFD, APIC ID 0); the handler counts, EOIs and
+ * acknowledges with an OUT to P_ACK, an ioeventfd (no userspace exit), on
+ * which the thread waits before it signals again. The guest halts between
+ * interrupts. "Ready" goes to P_ACK before the window opens, with IF=0 so
+ * that the first interrupt is taken inside the window. */
+bench_irqfd:
+	mov	p_n(%rip), %r12
+	cli
+	out	%al, $P_ACK
+	BEGIN	1
+1:	cli
+	cmp	%r12, count0(%rip)
+	jae	2f
+	sti
+	hlt
+	jmp	1b
+2:	sti
+	END	1, r_ticks
+	mov	count0(%rip), %rax
+	mov	%rax, r_count(%rip)
+	cmp	%r12, %rax
+	je	finish
+	lea	msg_count(%rip), %rsi
+	jmp	fail_val
+
+/* ---- tpr: N xAPIC TPR writes (MMIO at 0x80), alternately 0x10 and 0. */
+bench_tpr:
+	mov	p_n(%rip), %r12
+	BEGIN	1
+	xor	%ebx, %ebx
+1:	inc	%rbx
+	mov	%ebx, %eax
+	and	$1, %eax
+	shl	$4, %eax
+	movl	%eax, APIC_TPR(%r15)
+	cmp	%r12, %rbx
+	jb	1b
+	END	1, r_ticks
+	movl	$0, APIC_TPR(%r15)
+	mov	APIC_TPR(%r15), %eax
+	test	%eax, %eax
+	je	finish
+	lea	msg_tpr(%rip), %rsi
+	jmp	fail_val
+
+/* ---- cr8: N MOV to CR8 (TPR[7:4]), alternately 1 and 0. */
+bench_cr8:
+	mov	p_n(%rip), %r12
+	BEGIN	1
+	xor	%ebx, %ebx
+1:	inc	%rbx
+	mov	%rbx, %rax
+	and	$1, %eax
+	mov	%rax, %cr8
+	cmp	%r12, %rbx
+	jb	1b
+	END	1, r_ticks
+	xor	%eax, %eax
+	mov	%rax, %cr8
+	mov	APIC_TPR(%r15), %eax		/* CR8 is TPR[7:4] (SDM Vol. 3A, 10.8.6.1) */
+	test	%eax, %eax
+	je	finish
+	lea	msg_tpr(%rip), %rsi
+	jmp	fail_val
+
 /* ---- interrupt handlers ---- */
+h_irqfd:				/* count, EOI, acknowledge through the ioeventfd */
+	push	%rax
+	incq	count0(%rip)
+	mov	$LAPIC, %eax
+	movl	$0, APIC_EOI(%rax)
+	out	%al, $P_ACK
+	pop	%rax
+	iretq
+
 h_ping:					/* vCPU 1 */
 	push	%rax
 	incq	count1(%rip)
@@ -513,6 +599,9 @@ setup_idt:				/* every vector -> its stub, then the handlers */
 	mov	$V_IOAPIC, %eax
 	lea	h_count(%rip), %rdx
 	call	set_gate
+	mov	$V_IRQFD, %eax
+	lea	h_irqfd(%rip), %rdx
+	call	set_gate
 	mov	$V_SPURIOUS, %eax
 	lea	h_spurious(%rip), %rdx
 	call	set_gate
@@ -542,6 +631,7 @@ msg_count:	.asciz	"wrong interrupt count "
 msg_redir:	.asciz	"IOAPIC redirection entry reads back "
 msg_pic:	.asciz	"in $0x21 (the IMR, set to 0xff) read "
 msg_ioapic:	.asciz	"IOAPIC version register (expected 0x170011) read "
+msg_tpr:	.asciz	"TPR after writing 0 reads "
 msg_vec:	.asciz	"irq-guest: unexpected vector 0x"
 msg_rip:	.asciz	", next stack words 0x"
 

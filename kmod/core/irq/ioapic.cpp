@@ -28,6 +28,7 @@ struct Ioapic::Pending {
 struct Ioapic::Batch {
   u32 n = 0;
   Pending p[kPins];
+  bool table_changed = false;  // a vector or trigger mode changed (EOI-exit bitmap)
 };
 
 namespace {
@@ -86,10 +87,34 @@ void Ioapic::reset_locked() {
 
 void Ioapic::set_observer(IoapicObserver *o) { observer_ = o; }
 
+void Ioapic::set_table_hook(void (*fn)(void *arg), void *arg) {
+  table_hook_ = fn;
+  table_hook_arg_ = arg;
+}
+
+void Ioapic::table_changed() {
+  if (table_hook_)
+    table_hook_(table_hook_arg_);
+}
+
+void Ioapic::eoi_exit_vectors(u64 out[4], u32 listened_pins) {
+  Locked l(lock_);
+  for (u32 i = 0; i < kPins; i++) {
+    u64 e = s_.redirtbl[i];
+    if ((e & kTriggerLevel) || i == kRtcPin || (listened_pins & bit(i))) {
+      u32 v = static_cast<u32>(e & kVectorMask);
+      out[v >> 6] |= 1ull << (v & 63);
+    }
+  }
+}
+
 void Ioapic::reset() {
   mk_timer_cancel(storm_timer_);
-  Locked l(lock_);
-  reset_locked();
+  {
+    Locked l(lock_);
+    reset_locked();
+  }
+  table_changed();
 }
 
 u64 Ioapic::redirection_entry(u32 pin) {
@@ -345,6 +370,8 @@ int Ioapic::write_indirect(u32 val, Batch &b) {
   // Delivery Status and Remote IRR are read-only (3.2.4). The reserved
   // bits 55:17 keep what was written, as in KVM.
   e = (e & ~(kDeliveryStatus | kRemoteIrr)) | (old & (kDeliveryStatus | kRemoteIrr));
+  if ((old ^ e) & (kVectorMask | kTriggerLevel))
+    b.table_changed = true;
   // Linux and Xen switch an entry to edge and back to clear a stuck
   // Remote IRR on IOAPICs without an EOI register; KVM honours that.
   if (!(e & kTriggerLevel)) {
@@ -439,6 +466,10 @@ int Ioapic::write(u64 gpa, u32 len, const void *val) {
   }
   if (mask_pin >= 0 && observer_)
     observer_->pin_mask_changed(static_cast<u32>(mask_pin), masked);
+  // The EOI-exit bitmap first: a level interrupt this write lets through
+  // must find its vector's EOI exiting.
+  if (b.table_changed)
+    table_changed();
   deliver(b);
   return 0;
 }
@@ -476,6 +507,7 @@ void Ioapic::set_state(const kvm_ioapic_state &in) {
       if (in.irr & bit(i))
         set_irq_locked(i, true, false, b);
   }
+  table_changed();
   deliver(b);
 }
 

@@ -80,6 +80,17 @@ class Ioapic final : public io::IoDevice {
   // Out of line, as every member: an RTTI-enabled UBSan caller would need
   // this class's typeinfo for an inline member's vptr check.
   void set_observer(IoapicObserver *o);
+  // APICv's EOI-exit bitmap (Vm::eoi_exit_changed): fn(arg) runs without
+  // the IOAPIC lock after a redirection write changed an entry's vector or
+  // trigger mode, after set_state() and after reset(), before the write's
+  // own deliveries. Set before the device is reachable.
+  void set_table_hook(void (*fn)(void *arg), void *arg);
+  // OR-s into out[4] the vectors whose EOI the IOAPIC must see (KVM's
+  // kvm_ioapic_scan_entry without its destination filter): every
+  // level-triggered entry's, masked or not; the RTC pin's (KVM always
+  // counts RTC_GSI: its EOI tracking); and those of the pins in
+  // listened_pins (ack listeners on edge pins: KVM's kvm_irq_has_notifier).
+  void eoi_exit_vectors(u64 out[4], u32 listened_pins);
 
   // Input pin `pin` driven by irq source `source` (irq.h kSource*): the
   // pin's line is the OR over sources. KVM 6.1's kvm_ioapic_set_irq():
@@ -178,6 +189,9 @@ class Ioapic final : public io::IoDevice {
 
   ApicBus &bus_;
   IoapicObserver *observer_ = nullptr;
+  void (*table_hook_)(void *) = nullptr;
+  void *table_hook_arg_ = nullptr;
+  void table_changed();
   void *lock_ = nullptr;
   void *storm_timer_ = nullptr;
   State s_ = {};

@@ -10,6 +10,7 @@
 // (back) to remapped mode: irq_set_vcpu_affinity(host_irq, NULL).
 #pragma once
 
+#include "irq/routing.h"
 #include "rt/types.h"
 
 namespace mk {
@@ -17,6 +18,8 @@ class Vm;
 }
 
 namespace mk::irq {
+
+class Lapic;
 
 // The consumer side of one irqfd, as the irq-bypass glue calls it
 // (mk_core_bypass_add_producer / _del_producer, core.h). Implemented by the
@@ -35,7 +38,16 @@ struct PostingState {
   bool posted = false;       // the IRTE is in posted mode now
   u32 vcpu = 0;              // while posted: the destination vCPU index
   u8 vector = 0;             // while posted: the guest vector
+  u64 pi_desc_pa = 0;        // while posted: the descriptor the IOMMU writes
   bool failure_reported = false;
+};
+
+// The VM's counters (KVM_GET_STATS_FD on the VM: irte_posted,
+// irte_remapped, irte_failures), cumulative, updated without a lock.
+struct PostingStats {
+  u64 posted = 0;    // irq_set_vcpu_affinity(irq, &vcpu_data) that succeeded
+  u64 remapped = 0;  // irq_set_vcpu_affinity(irq, NULL) calls (back to remapped)
+  u64 failures = 0;  // calls the IOMMU driver refused
 };
 
 // Re-decides for gsi's current route and tells the IOMMU when the decision
@@ -44,5 +56,50 @@ struct PostingState {
 void posting_update(Vm &vm, u32 gsi, PostingState &st);
 // The producer goes away (or the irqfd): back to remapped mode if posted.
 void posting_detach(Vm &vm, PostingState &st);
+
+// ---- the decision itself, on plain inputs (unit-tested without a VM) ----
+
+// One vCPU as the decision sees it.
+struct PostingTarget {
+  const Lapic *lapic = nullptr;  // null: no in-kernel LAPIC
+  u64 pi_desc_pa = 0;            // 0: no posted-interrupt descriptor
+  bool hw_posted = false;        // the CPU processes the descriptor (VT-x posting)
+};
+
+// The VM's vCPUs in index order (a VM or a unit test's fake).
+class PostingTargets {
+ public:
+  virtual u32 count() const = 0;
+  virtual PostingTarget at(u32 i) const = 0;
+
+ protected:
+  ~PostingTargets() = default;
+};
+
+struct PostingDecision {
+  bool post = false;
+  u32 vcpu = 0;    // index into the targets
+  u8 vector = 0;
+  u64 pi_desc_pa = 0;
+};
+
+// The destination of an MSI if it is exactly one vCPU (KVM's
+// kvm_intr_is_single_vcpu: the LAPICs that match the message, with the
+// message's delivery mode ignored; a hardware-disabled LAPIC matches
+// nothing). Returns the index into targets, or -1.
+int posting_single_target(const ApicMessage &m, const PostingTargets &targets);
+
+// routes/nr: the GSI's routes (GsiRouting::lookup). Post when there is
+// exactly one route, an MSI, valid in the current format, fixed or
+// lowest-priority (kvm_irq_is_postable), to a single vCPU that has a
+// descriptor and either hardware posting or allow_soft_posting (the
+// module's test-only irte_posting_test).
+PostingDecision posting_decide(const RouteEntry *routes, u32 nr, bool x2apic_format,
+                               const PostingTargets &targets, bool allow_soft_posting);
+
+// Tells the IOMMU (mk_irq_set_vcpu_affinity) what d says if that differs
+// from st, and records it in st and stats. A refused posted call falls
+// back to remapped mode (a NULL call), reported once per state.
+void posting_apply(const PostingDecision &d, PostingState &st, PostingStats &stats);
 
 }  // namespace mk::irq

@@ -16,6 +16,8 @@
 
 #include <minikvm/platform.h>
 
+#include "irq/posted.h"
+
 #include "rt/errno.h"
 
 namespace mk::irq {
@@ -77,6 +79,7 @@ u64 add_sat(u64 a, u64 b) { return a + b < a || a + b > kMaxExpiry ? kMaxExpiry 
 
 struct Lapic::Effects {
   bool kick = false;
+  bool posted = false;  // APICv: post() asked for a notification
   bool nmi = false;
   int eoi_vector = -1;
   bool eoi_level = false;
@@ -99,6 +102,7 @@ Lapic::~Lapic() {
 int Lapic::init() {
   unsigned long long pa;
   page_ = static_cast<u8 *>(mk_page_alloc(&pa));
+  page_pa_ = pa;
   lock_ = mk_spin_new();
   timer_ = mk_timer_new(timer_callback, this);
   if (page_ && lock_ && timer_)
@@ -135,6 +139,8 @@ void Lapic::finish(Effects &fx) {
     host_.apic_nmi();
   if (fx.kick)
     host_.apic_kick();
+  else if (fx.posted)
+    host_.apic_posted();
 }
 
 // ---- The register page ----
@@ -144,7 +150,11 @@ u32 Lapic::get(u32 off) const {
   __builtin_memcpy(&v, page_ + off, 4);
   return v;
 }
-void Lapic::put(u32 off, u32 v) { __builtin_memcpy(page_ + off, &v, 4); }
+void Lapic::put(u32 off, u32 v) {
+  __builtin_memcpy(page_ + off, &v, 4);
+  if (off < kRegBytes)
+    committed_[off >> 2] = v;
+}
 
 u32 Lapic::reg(u32 offset) const {
   if (offset > kRegBytes - 4)
@@ -313,6 +323,10 @@ int Lapic::set_apic_base(u64 v, bool host_initiated) {
 // ---- Reset and INIT (10.4.7.1, 10.4.7.3; KVM's kvm_lapic_reset) ----
 
 void Lapic::reset_locked(bool init_event, bool bsp) {
+  // The IRR is cleared below: so is what waits in PIR (KVM's kvm_lapic_reset
+  // -> vmx_apicv_post_state_restore).
+  if (apicv_ && pi_)
+    pi_->clear();
   if (!init_event) {
     bsp_ = bsp;
     set_base_locked(kDefaultBase | kBaseEnable | (bsp ? kBaseBsp : 0));
@@ -736,6 +750,9 @@ void Lapic::set_cr8(u64 v) {
 int Lapic::pending_vector() {
   unsigned long f = lock();
   int v = -1;
+  // APICv: what senders posted counts too (KVM's kvm_cpu_has_interrupt
+  // syncs PIR first); the vCPU thread calls this outside guest mode.
+  drain_pir_locked();
   if (hw_enabled_locked()) {
     u32 ppr = update_ppr_locked();
     int irr = highest_vec(r::kIrr);
@@ -866,6 +883,14 @@ int Lapic::accept_locked(Delivery mode, u8 vector, bool level_assert, bool level
         set_vec(r::kTmr, vector);
       else
         clear_vec(r::kTmr, vector);
+      if (apicv_ && pi_) {
+        // APICv (KVM's vmx_deliver_interrupt): the vector goes to PIR, the
+        // vCPU or the CPU moves it into the IRR; IRR is not ours to write
+        // while the vCPU may be in guest mode.
+        if (pi_->post(vector))
+          fx.posted = true;
+        return 1;
+      }
       set_vec(r::kIrr, vector);
       fx.kick = true;
       return 1;
@@ -1059,6 +1084,7 @@ unsigned long long Lapic::timer_fired() {
 
 void Lapic::get_state(kvm_lapic_state *out) {
   unsigned long f = lock();
+  drain_pir_locked();  // KVM_GET_LAPIC: kvm_apic_get_state syncs PIR first
   __builtin_memcpy(out->regs, page_, kRegBytes);
   u32 count = current_count_locked();
   __builtin_memcpy(out->regs + r::kTimerCurrent, &count, 4);
@@ -1086,7 +1112,11 @@ int Lapic::set_state(const kvm_lapic_state &in) {
   if (x2apic_locked() && x2apic_format_ && id != vcpu_id_) {
     ret = -EINVAL;
   } else {
+    // The new IRR replaces what was posted (vmx_apicv_post_state_restore).
+    if (apicv_ && pi_)
+      pi_->clear();
     __builtin_memcpy(page_, in.regs, kRegBytes);
+    __builtin_memcpy(committed_, in.regs, kRegBytes);
     if (x2apic_locked()) {
       // KVM's kvm_apic_state_fixup: the ID as userspace gives it, the LDR
       // derived from it, ICR2 folded into the 64-bit ICR.

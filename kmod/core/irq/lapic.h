@@ -30,6 +30,8 @@
 
 namespace mk::irq {
 
+class PostedIntr;
+
 // What the LAPIC needs from its vCPU. Called from any context (the timer's
 // hard-irq callback and other vCPUs' IPIs included), with no Lapic lock
 // held, except apic_guest_tsc(): a pure read that must not call back.
@@ -48,6 +50,12 @@ class LapicHost {
   // EOI of an edge-triggered vector: KVM forwards those the IOAPIC tracks
   // (the RTC's, for KVM_IRQ_LINE_STATUS coalescing). Keep it cheap.
   virtual void apic_eoi_edge(u8 vector) { (void)vector; }
+  // APICv: a vector was posted to the descriptor and PostedIntr::post()
+  // asked for a notification. The default kicks (the software fallback:
+  // the vCPU moves PIR into IRR before its next entry); a vCPU whose CPU
+  // posts sends the notification vector instead. Any context, no Lapic
+  // lock held.
+  virtual void apic_posted() { apic_kick(); }
   // The guest's TSC now (mk_rdtsc() + the vCPU's offset): TSC-deadline mode.
   virtual u64 apic_guest_tsc() = 0;
 };
@@ -184,6 +192,48 @@ class Lapic {
   // For tests and debugging: the raw 32-bit register at offset (0 outside the page).
   u32 reg(u32 offset) const;
 
+  // ---- APIC virtualization (SDM vol. 3C chapter 29; lapic_apicv.cpp) ----
+  // With APICv the register page is VMX's virtual-APIC page: the CPU reads
+  // VTPR/VPPR/VISR/VIRR there and writes them in guest mode (virtual-
+  // interrupt delivery 29.2.2, EOI virtualization 29.1.3, TPR
+  // virtualization 29.1.2). It is a whole 4 KiB page from mk_page_alloc;
+  // its host-physical address:
+  u64 page_pa() const { return page_pa_; }
+  u8 *page() { return page_; }  // tests (the simulated CPU writes it)
+  // APICv delivery on/off (vCPU thread, not in guest mode; pi outlives
+  // the Lapic's use of it). On: fixed and lowest-priority interrupts
+  // accepted from now on set PIR[vector] in pi (TMR still updated in the
+  // page under the lock) and call LapicHost::apic_posted() when post()
+  // says so. The IRR in the page is then written only by the vCPU thread
+  // outside guest mode and by the CPU in guest mode. Off: drains pi into
+  // the IRR first; accept() sets IRR directly again.
+  void set_apicv_active(bool on, PostedIntr *pi);
+  bool apicv_active() const;
+  // vCPU thread, interrupts off, before entry: PIR -> IRR (if active),
+  // PPR recomputed from the page's TPR/ISR; the highest IRR vector or -1
+  // (RVI, SDM 29.1.1).
+  int sync_pir_to_irr();
+  // The highest ISR vector or -1 (SVI).
+  int highest_isr() const;
+  // EOI-induced VM exit (exit reason 45, SDM 29.1.3; qualification =
+  // vector): the CPU already cleared the ISR bit and updated PPR; the rest
+  // of an EOI (TMR -> IOAPIC; KVM's kvm_apic_set_eoi_accelerated).
+  void eoi_induced(u8 vector);
+  // APIC-write VM exit (exit reason 56, trap-like, SDM 29.4.3.3;
+  // qualification = page offset): the guest's 32-bit write is already in
+  // the page; performs the write's side effects as through MMIO/MSR (KVM's
+  // kvm_apic_write_nodecode). In x2APIC mode offset 0x300 takes the 64-bit
+  // ICR as the CPU stores it (bits 63:32 at 0x304, as KVM keeps it).
+  void apic_write_trap(u32 offset);
+  // TPR shadow without virtual-interrupt delivery (SDM 29.1.2): the TPR
+  // threshold to program (KVM's update_cr8_intercept): the priority class
+  // of the highest IRR vector when TPR masks it, else 0.
+  u32 tpr_threshold();
+  // After an exit with the TPR shadow on: the guest may have written VTPR
+  // without an exit; PPR is recomputed from it. True when a vector is now
+  // deliverable (above PPR).
+  bool tpr_changed();
+
  private:
   struct Effects;
 
@@ -244,6 +294,18 @@ class Lapic {
   void *lock_ = nullptr;
   void *timer_ = nullptr;
   u8 *page_ = nullptr;
+  u64 page_pa_ = 0;
+  // APICv (under lock_; apicv_ also read by accept_locked): the
+  // descriptor fixed/lowest-priority interrupts are posted to.
+  bool apicv_ = false;
+  PostedIntr *pi_ = nullptr;
+  void drain_pir_locked();
+  // What the Lapic itself last stored in each 32-bit word of the register
+  // page (put(), set_state). An APIC-write trap finds the guest's raw value
+  // already in the page; the register's previous value, needed to make
+  // the trap behave exactly as the MMIO write (which may ignore the value
+  // or store something else), comes from here.
+  u32 committed_[0x400 / 4] = {};
 
   u64 base_ = kDefaultBase | kBaseEnable;
   u64 reserved_gpa_bits_ = ~0ull << 36;

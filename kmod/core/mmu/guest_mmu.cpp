@@ -21,7 +21,36 @@ void unpin(void *, u64 hpa, bool dirty) { mk_unpin_page(hpa, dirty); }
 GuestMmu::GuestMmu(unsigned gpa_bits, bool ept_access_dirty, TlbFlusher &flusher)
     : slots_(clamp_gpa_bits(gpa_bits)), ept_(clamp_gpa_bits(gpa_bits), ept_access_dirty), flusher_(flusher) {}
 
-GuestMmu::~GuestMmu() { ept_.destroy(&unpin, nullptr); }
+GuestMmu::~GuestMmu() {
+  ept_.destroy(&unpin_leaf, this);
+  if (apic_access_)
+    mk_page_free(apic_access_);
+}
+
+void GuestMmu::unpin_leaf(void *self, u64 hpa, bool dirty) {
+  // The APIC-access page is the VM's own, not a pinned user page.
+  if (hpa != __atomic_load_n(&static_cast<GuestMmu *>(self)->apic_access_hpa_, __ATOMIC_ACQUIRE))
+    unpin(nullptr, hpa, dirty);
+}
+
+u64 GuestMmu::apic_access_page(u64 gpa) {
+  if (u64 hpa = __atomic_load_n(&apic_access_hpa_, __ATOMIC_ACQUIRE))
+    return hpa;
+  u64 pa = 0;
+  void *page = mk_page_alloc(&pa);
+  if (!page)
+    return 0;
+  void *expected = nullptr;
+  if (!__atomic_compare_exchange_n(&apic_access_, &expected, page, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    mk_page_free(page);  // another vCPU's won; its address is published next
+    while (!__atomic_load_n(&apic_access_hpa_, __ATOMIC_ACQUIRE)) {
+    }
+    return __atomic_load_n(&apic_access_hpa_, __ATOMIC_ACQUIRE);
+  }
+  apic_access_gpa_ = gpa & ~kPageMask;
+  __atomic_store_n(&apic_access_hpa_, pa, __ATOMIC_RELEASE);
+  return pa;
+}
 
 int GuestMmu::init() { return ept_.init(); }
 
@@ -31,7 +60,7 @@ bool GuestMmu::drop_range(u64 gpa, u64 size) {
   const bool flush = ept_.zap_range(gpa, size);
   if (flush)
     flusher_.flush_guest_mappings();
-  ept_.release_zapped(gpa, size, &unpin, nullptr);
+  ept_.release_zapped(gpa, size, &unpin_leaf, this);
   return flush;
 }
 
@@ -42,11 +71,19 @@ int GuestMmu::set_memory_region(const kvm_userspace_memory_region &region, bool 
   if (int err = slots_.set(region, &update))
     return err;
   // A created slot needs nothing: its range had no slot, so no page of it
-  // can be mapped. (A flags-only change cannot happen, memslots.h.)
+  // can be mapped, but the APIC-access page, which the slot now hides.
+  // (A flags-only change cannot happen, memslots.h.)
+  const u64 aa = __atomic_load_n(&apic_access_hpa_, __ATOMIC_ACQUIRE) ? apic_access_gpa_ : ~0ull;
+  if ((update.change == MemslotChange::kCreate || update.change == MemslotChange::kMove) &&
+      aa - update.now.gpa < update.now.size) {
+    bool f = drop_range(aa, kPageSize);
+    if (flushed)
+      *flushed = f;
+  }
   if (update.change == MemslotChange::kDelete || update.change == MemslotChange::kMove) {
     bool f = drop_range(update.old.gpa, update.old.size);
     if (flushed)
-      *flushed = f;
+      *flushed = *flushed || f;
   }
   return 0;
 }
@@ -58,6 +95,17 @@ int GuestMmu::handle_ept_violation(u64 gpa, u64 qualification, EptFault *out) {
   // No slot (also any gpa beyond gpa_bits: no slot reaches there) or a
   // write to read-only memory: KVM exits to userspace with KVM_EXIT_MMIO.
   const Memslot *slot = slots_.find(gpa);
+  const u64 aa_hpa = __atomic_load_n(&apic_access_hpa_, __ATOMIC_ACQUIRE);
+  if (!slot && aa_hpa && page == apic_access_gpa_) {
+    // KVM's APIC-access memslot: the CPU turns accesses through this
+    // translation into APIC accesses (SDM 29.4) for vCPUs that virtualize
+    // them; others read and write the page itself (as on KVM).
+    int err = ept_.leaf(page) ? 0 : ept_.map(page, aa_hpa, ept::kRwx);
+    if (err)
+      return err;
+    *out = EptFault::kMapped;
+    return 0;
+  }
   if (!slot || (write && slot->readonly())) {
     *out = EptFault::kMmio;
     return 0;

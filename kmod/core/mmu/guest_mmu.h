@@ -106,6 +106,14 @@ class GuestMmu {
   GuestPhysMem &phys_mem() { return phys_mem_; }
   operator GuestPhysMem &() { return phys_mem_; }
 
+  // VMX's APIC-access page (SDM vol. 3C 29.4): one zeroed host page per VM,
+  // allocated by the first call (any thread; later calls return the same
+  // page), mapped read/write at gpa on the first EPT violation there while
+  // no memslot covers gpa (as KVM's private APIC-access memslot). A slot
+  // created over it hides it. Returns its host-physical address, or 0 when
+  // it cannot be allocated. Freed with the GuestMmu, never unpinned.
+  u64 apic_access_page(u64 gpa);
+
   const MemslotTable &memslots() const { return slots_; }
   const Ept &ept() const { return ept_; }
 
@@ -124,7 +132,12 @@ class GuestMmu {
     GuestMmu &mmu_;
   };
 
+  static void unpin_leaf(void *self, u64 hpa, bool dirty);
+
   MemslotTable slots_;
+  void *apic_access_ = nullptr;  // atomic: published once
+  u64 apic_access_hpa_ = 0;      // atomic, with apic_access_
+  u64 apic_access_gpa_ = 0;
   Ept ept_;
   TlbFlusher &flusher_;
   PhysMem phys_mem_{*this};

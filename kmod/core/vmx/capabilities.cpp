@@ -187,6 +187,25 @@ int compute_controls(const Capabilities &caps, ControlSet *out, const char **mis
   return 0;
 }
 
+ApicvCaps apicv_caps(const Capabilities &caps) {
+  ApicvCaps a;
+  const bool proc2 = caps.proc.may_set(v::proc::kActivateSecondaryControls);
+  // Without CR8 exiting off, the TPR shadow would not remove CR8 exits.
+  a.tpr_shadow = caps.proc.may_set(v::proc::kUseTprShadow) &&
+                 !(caps.proc.must_be_one & (v::proc::kCr8LoadExiting | v::proc::kCr8StoreExiting));
+  a.msr_bitmaps = caps.proc.may_set(v::proc::kUseMsrBitmaps);
+  a.apic_accesses = proc2 && caps.proc2.may_set(v::proc2::kVirtualizeApicAccesses);
+  a.x2apic_mode = proc2 && a.msr_bitmaps && caps.proc2.may_set(v::proc2::kVirtualizeX2apicMode);
+  a.register_virt = proc2 && caps.proc2.may_set(v::proc2::kApicRegisterVirtualization);
+  // SDM 26.2.1.1: virtual-interrupt delivery requires external-interrupt
+  // exiting (minikvm always sets it); posted interrupts require VID and
+  // acknowledge interrupt on exit (required by compute_controls).
+  a.intr_delivery = proc2 && caps.proc2.may_set(v::proc2::kVirtualInterruptDelivery);
+  a.posted_intr = a.intr_delivery && caps.pin.may_set(v::pin::kPostedInterrupts) &&
+                  caps.exit.may_set(v::exit_ctl::kAckInterruptOnExit);
+  return a;
+}
+
 u64 fixed_cr0(const Capabilities &caps, u64 cr0, bool unrestricted_guest) {
   constexpr u64 kPe = 1ull << 0, kPg = 1ull << 31;
   u64 must1 = caps.cr0_fixed0;

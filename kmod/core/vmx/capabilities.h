@@ -49,6 +49,24 @@ struct ControlSet {
 // *missing naming the first required feature this CPU lacks.
 int compute_controls(const Capabilities &caps, ControlSet *out, const char **missing);
 
+// APIC virtualization (SDM vol. 3C chapter 29) this CPU offers, from the
+// capability MSRs; what a vCPU uses of it is decided per vCPU (vmx_apicv.h).
+struct ApicvCaps {
+  bool tpr_shadow = false;        // primary bit 21, with CR8 exiting clearable
+  bool apic_accesses = false;     // secondary bit 0 (virtualize APIC accesses)
+  bool x2apic_mode = false;       // secondary bit 4 (virtualize x2APIC mode)
+  bool register_virt = false;     // secondary bit 8
+  bool intr_delivery = false;     // secondary bit 9 (needs external-interrupt exiting)
+  bool posted_intr = false;       // pin bit 7 (needs VID and acknowledge-on-exit)
+  bool msr_bitmaps = false;       // primary bit 28
+  // flexpriority in kvm_intel's sense: TPR shadow + virtualized APIC accesses.
+  bool flexpriority() const { return tpr_shadow && apic_accesses; }
+  // APICv in kvm_intel's sense, minus the posted-interrupt requirement (the
+  // software descriptor stands in, vcpu_apicv.cpp).
+  bool apicv() const { return tpr_shadow && register_virt && intr_delivery; }
+};
+ApicvCaps apicv_caps(const Capabilities &caps);
+
 // One field: required bits (failure if not allowed), optional bits (set
 // where allowed), plus whatever the CPU forces to 1. Returns false and sets
 // *lacking to the required bits that are not allowed.

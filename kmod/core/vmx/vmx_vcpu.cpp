@@ -9,8 +9,10 @@
 #include "../rt/errno.h"
 #include "../rt/log.h"
 #include "../rt/new.h"
+#include "../irq/posted.h"
 #include "../vcpu.h"
 #include "../vm.h"
+#include "apicv.h"
 #include "host.h"
 
 namespace mk {
@@ -125,6 +127,8 @@ class VmxVcpu final : public VcpuBackend {
   }
   bool nmi_allowed() override { return !(rd(F::kGuestInterruptibility) & (kBlockSti | kBlockMovSs | kBlockNmi)); }
   void request_windows(bool irq, bool nmi) override;
+  u64 pi_desc_pa() const override { return __atomic_load_n(&pi_desc_pa_, __ATOMIC_ACQUIRE); }
+  bool hw_posted_intr() const override { return __atomic_load_n(&hw_posted_, __ATOMIC_ACQUIRE); }
 
   // CR writes as the guest's MOV CR / CLTS / LMSW do them: 0 or 1 (#GP).
   int guest_set_cr0(u64 val);
@@ -147,6 +151,13 @@ class VmxVcpu final : public VcpuBackend {
   int handle_dr(u64 qual);
   int handle_io(u64 qual);
   int handle_ept_violation(u64 qual);
+  int handle_apic_access(u64 qual);
+  // APICv (apicv.h): set up at init, the mode recomputed before each entry
+  // when the APIC base changed, the per-entry state written with
+  // interrupts off.
+  int init_apicv();
+  void update_apicv();
+  void apicv_before_entry();
   int internal_error(u32 suberror, u32 reason);
   u64 read_gpr(u32 reg);
   void write_gpr(u32 reg, u64 val);
@@ -165,11 +176,33 @@ class VmxVcpu final : public VcpuBackend {
   u64 cr0_ = 0, cr4_ = 0, efer_ = 0;
   u32 entry_ctls_ = 0;
   u64 host_xcr0_ = 0;
+  // APICv.
+  vmx::ApicvCaps acaps_{};
+  bool param_apicv_ = false, param_flexpriority_ = false;
+  vmx::ApicvMode amode_{};
+  u64 amode_base_ = ~0ull;     // the APIC base amode_ was computed for (~0: none yet)
+  u32 eoi_gen_ = 0;            // Vm::eoi_exit_generation() loaded in the VMCS
+  bool eoi_loaded_ = false;
+  irq::PostedIntr *pi_ = nullptr;
+  u8 *msr_bitmap_ = nullptr;   // x2APIC mode: TPR only
+  u64 msr_bitmap_pa_ = 0;
+  u8 *msr_bitmap_apicv_ = nullptr;  // x2APIC mode with APICv
+  u64 msr_bitmap_apicv_pa_ = 0;
+  u64 apic_access_pa_ = 0;
+  u64 pi_desc_pa_ = 0;         // atomic: pi_desc_pa()
+  bool hw_posted_ = false;     // atomic: hw_posted_intr()
+  bool injected_any_ = false;  // the last entry injected an event
+  u32 svi_entry_ = 0;          // SVI as the last entry loaded it
 };
 
 VmxVcpu::~VmxVcpu() {
   host_->free_vmcs(&vmcs_);
   host_->free_vpid(vpid_);
+  delete pi_;
+  if (msr_bitmap_)
+    mk_page_free(msr_bitmap_);
+  if (msr_bitmap_apicv_)
+    mk_page_free(msr_bitmap_apicv_);
 }
 
 int VmxVcpu::init() {
@@ -210,7 +243,125 @@ int VmxVcpu::init() {
   wr(F::kTscOffset, -vcpu_->host_tsc());  // the guest's TSC starts at 0
   reset_state();
   mk_preempt_enable();
+  return init_apicv();
+}
+
+int VmxVcpu::init_apicv() {
+  // kvm_intel reads its parameters at module load; minikvm per vCPU.
+  acaps_ = vmx::apicv_caps(host_->caps());
+  param_apicv_ = mk_param_enable_apicv();
+  param_flexpriority_ = mk_param_flexpriority();
+  // The vCPU's LAPIC is created after its backend: the VM says whether it
+  // will have one (KVM_CREATE_IRQCHIP before KVM_CREATE_VCPU).
+  if (!vcpu_->vm()->irqchip_in_kernel() || !acaps_.tpr_shadow)
+    return 0;
+  if (param_flexpriority_ && acaps_.apic_accesses) {
+    apic_access_pa_ = vcpu_->vm()->mmu().apic_access_page(vmx::kApicDefaultBase);
+    if (!apic_access_pa_)
+      return -ENOMEM;
+  }
+  if (acaps_.x2apic_mode) {
+    msr_bitmap_ = static_cast<u8 *>(mk_page_alloc(&msr_bitmap_pa_));
+    if (!msr_bitmap_)
+      return -ENOMEM;
+    vmx::fill_msr_bitmap(msr_bitmap_, false);
+  }
+  if (param_apicv_ && acaps_.apicv()) {
+    pi_ = new (nothrow) irq::PostedIntr;
+    if (!pi_ || pi_->init())
+      return -ENOMEM;
+    if (acaps_.x2apic_mode) {
+      msr_bitmap_apicv_ = static_cast<u8 *>(mk_page_alloc(&msr_bitmap_apicv_pa_));
+      if (!msr_bitmap_apicv_)
+        return -ENOMEM;
+      vmx::fill_msr_bitmap(msr_bitmap_apicv_, true);
+    }
+  }
   return 0;
+}
+
+void VmxVcpu::update_apicv() {
+  // KVM's vmx_set_virtual_apic_mode + vmx_refresh_apicv_exec_ctrl, run when
+  // IA32_APIC_BASE changed (guest WRMSR, KVM_SET_MSRS, reset): the APIC
+  // base decides xAPIC/x2APIC/disabled and relocation.
+  irq::Lapic *lapic = vcpu_->lapic();
+  if (!lapic || !acaps_.tpr_shadow)
+    return;
+  u64 base = lapic->apic_base();
+  if (base == amode_base_)
+    return;
+  amode_base_ = base;
+  vmx::ApicvInputs in;
+  in.lapic = true;
+  in.enable_apicv = param_apicv_ && pi_;
+  in.flexpriority = param_flexpriority_ && apic_access_pa_;
+  in.apic_base = base;
+  vmx::ApicvMode m = vmx::apicv_mode(acaps_, in);
+  // Converts the LAPIC's delivery: on, accepted fixed/lowest-priority
+  // vectors go to PIR; off, PIR is drained into IRR first.
+  if (m.apicv != amode_.apicv)
+    lapic->set_apicv_active(m.apicv, pi_);
+  __atomic_store_n(&pi_desc_pa_, m.apicv ? pi_->desc_pa() : 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&hw_posted_, m.posted, __ATOMIC_RELEASE);
+  amode_ = m;
+  u32 pin = static_cast<u32>(rd(F::kPinBasedControls));
+  u32 proc = proc_;
+  u32 proc2 = static_cast<u32>(rd(F::kProcBasedControls2));
+  vmx::apicv_controls(m, &pin, &proc, &proc2);
+  wr(F::kVirtualApicPageAddr, lapic->page_pa());
+  if (m.apic_accesses)
+    wr(F::kApicAccessAddr, apic_access_pa_);
+  if (m.x2apic_virt)
+    wr(F::kMsrBitmap, m.apicv ? msr_bitmap_apicv_pa_ : msr_bitmap_pa_);
+  if (m.posted) {
+    pi_->set_nv(mk_posted_intr_vector());
+    pi_->set_ndst(mk_cpu_pi_ndst(cpu_));
+    wr(F::kPostedIntrNotificationVector, mk_posted_intr_vector());
+    wr(F::kPostedIntrDescAddr, pi_->desc_pa());
+  }
+  if (!m.apicv && acaps_.intr_delivery)  // the field exists with VID (SDM 24.4.2)
+    wr(F::kGuestInterruptStatus, 0);
+  wr(F::kTprThreshold, 0);
+  eoi_loaded_ = false;
+  wr(F::kPinBasedControls, pin);
+  proc_ = proc;
+  wr(F::kProcBasedControls, proc);
+  wr(F::kProcBasedControls2, proc2);
+}
+
+void VmxVcpu::apicv_before_entry() {
+  // Interrupts off, guest_cpu_ published (prepare_entry): a change after
+  // this point kicks the vCPU out again.
+  if (!amode_.tpr_shadow)
+    return;
+  irq::Lapic *lapic = vcpu_->lapic();
+  if (amode_.apicv) {
+    // SDM 29.1.1, 29.2.1: RVI = the highest IRR vector (PIR drained into
+    // IRR first), SVI = the highest ISR vector; the CPU evaluates and
+    // delivers from them (KVM's vmx_sync_pir_to_irr, vmx_hwapic_isr_update).
+    int rvi = lapic->sync_pir_to_irr();
+    int svi = lapic->highest_isr();
+    svi_entry_ = svi < 0 ? 0 : svi;
+    wr(F::kGuestInterruptStatus, static_cast<u64>(rvi < 0 ? 0 : rvi) | static_cast<u64>(svi_entry_) << 8);
+    // The EOI-exit bitmap (29.1.3): EOIs of these vectors exit (level-
+    // triggered IOAPIC pins); KVM's vmx_load_eoi_exitmap.
+    u32 gen = vcpu_->vm()->eoi_exit_generation();
+    if (!eoi_loaded_ || gen != eoi_gen_) {
+      u64 bm[4];
+      vcpu_->vm()->eoi_exit_bitmap(bm);
+      wr(F::kEoiExitBitmap0, bm[0]);
+      wr(F::kEoiExitBitmap1, bm[1]);
+      wr(F::kEoiExitBitmap2, bm[2]);
+      wr(F::kEoiExitBitmap3, bm[3]);
+      eoi_gen_ = gen;
+      eoi_loaded_ = true;
+    }
+  } else {
+    // TPR shadow alone (29.1.2): lowering VTPR below the threshold exits,
+    // so a vector TPR masks is injected once TPR lets it (KVM's
+    // update_cr8_intercept).
+    wr(F::kTprThreshold, lapic->tpr_threshold());
+  }
 }
 
 void VmxVcpu::reset_state() {
@@ -396,6 +547,9 @@ void VmxVcpu::write_host_state() {
 void VmxVcpu::load(int cpu) {
   if (host_->load(&vmcs_, cpu))
     need_flush_ = true;  // translations cached on the old CPU are stale here
+  // Notifications go to the CPU the vCPU runs on (KVM's vmx_vcpu_pi_load).
+  if (amode_.posted && cpu != cpu_)
+    pi_->set_ndst(mk_cpu_pi_ndst(cpu));
   cpu_ = cpu;
   // The host state this thread runs with on this CPU (fs base, CR3, the
   // CPU's TSS and GDT): written at every load, cheap next to a VM entry.
@@ -437,6 +591,7 @@ void VmxVcpu::request_windows(bool irq, bool nmi) {
 
 void VmxVcpu::inject_pending() {
   Event &ev = vcpu_->pending_event();
+  injected_any_ = ev.valid;
   if (!ev.valid) {
     wr(F::kEntryInterruptionInfo, 0);
     return;
@@ -472,6 +627,7 @@ void VmxVcpu::record_vectoring(u32 info, u32 error, u32 len) {
 }
 
 int VmxVcpu::run_once() {
+  update_apicv();
   int r = mk_guest_enter_begin();
   if (r == -EAGAIN)
     return 1;
@@ -500,6 +656,7 @@ int VmxVcpu::run_once() {
   }
   vcpu_->prepare_entry(cpu_);
   inject_pending();
+  apicv_before_entry();
   if (host_->controls().pin & v::pin::kPreemptionTimer) {
     // About 2^21 TSC cycles per stay in the guest; the timer counts down
     // once every 2^IA32_VMX_MISC[4:0] TSC cycles (SDM 25.5.1).
@@ -584,8 +741,21 @@ int VmxVcpu::handle_exit(u32 reason) {
     return 0;
   }
   u32 vect = rd(F::kIdtVectoringInfo);
-  if (vect & kIntrValid)
+  if (vect & kIntrValid) {
+    // With virtual-interrupt delivery, an exit that interrupted event
+    // delivery in a stay where this entry injected nothing and SVI moved
+    // interrupted a virtual interrupt's delivery (SDM 29.2.2: SVI is set to
+    // the vector before the IDT access; an EPT violation on the IDT or the
+    // stack). Real CPUs report it as that external interrupt; Bochs 2.7
+    // reports stale vectoring information (type and vector of the last event
+    // it injected, on any VM), so minikvm rebuilds it from SVI.
+    if (amode_.apicv && !injected_any_ && reason == static_cast<u32>(E::kEptViolation)) {
+      u32 svi = (rd(F::kGuestInterruptStatus) >> 8) & 0xff;
+      if (svi >= 16 && svi != svi_entry_)
+        vect = kIntrValid | (static_cast<u32>(kTypeExt) << 8) | svi;
+    }
     record_vectoring(vect, rd(F::kIdtVectoringErrorCode), rd(F::kExitInstructionLength));
+  }
   u64 qual = rd(F::kExitQualification);
   u64 len = rd(F::kExitInstructionLength);
   switch (static_cast<E>(reason & 0xffff)) {
@@ -635,6 +805,23 @@ int VmxVcpu::handle_exit(u32 reason) {
       return vcpu_->emulate_xsetbv();
     case E::kEptViolation:
       return handle_ept_violation(qual);
+    case E::kApicAccess:
+      return handle_apic_access(qual);
+    case E::kTprBelowThreshold:
+      // The guest lowered VTPR below the threshold (29.1.2, trap-like):
+      // the next entry injects what it unmasked.
+      vcpu_->lapic()->tpr_changed();
+      return 1;
+    case E::kVirtualizedEoi:
+      // EOI of a vector in the EOI-exit bitmap (29.1.3, trap-like): the
+      // CPU did the ISR/PPR part; the IOAPIC gets the rest.
+      vcpu_->lapic()->eoi_induced(qual & 0xff);
+      return 1;
+    case E::kApicWrite:
+      // A virtualized write that needs its side effects (29.4.3.3,
+      // trap-like): the value is in the virtual-APIC page already.
+      vcpu_->lapic()->apic_write_trap(qual & 0xff0);
+      return 1;
     case E::kGetsec:
     case E::kRsm:
     case E::kVmcall:
@@ -801,6 +988,22 @@ int VmxVcpu::handle_ept_violation(u64 qual) {
     return 1;
   vcpu_->count(kStatMmioExits);
   return vcpu_->mmio(gpa, qual & 2);
+}
+
+int VmxVcpu::handle_apic_access(u64 qual) {
+  // SDM 27.2.1 table 27-6: bits 11:0 the page offset, 15:12 the access
+  // type. Linear reads and writes by an instruction are emulated as the
+  // MMIO they would be without the APIC-access page (KVM's
+  // handle_apic_access); fetches and accesses during event delivery from
+  // the APIC page cannot be (KVM fails emulation too).
+  u32 offset = qual & 0xfff, type = (qual >> 12) & 0xf;
+  irq::Lapic *lapic = vcpu_->lapic();
+  if (type > 1 || !lapic) {
+    mk_log_once(MK_LOG_WARN, "APIC access of type %u at offset 0x%x: KVM_EXIT_INTERNAL_ERROR", type, offset);
+    return internal_error(KVM_INTERNAL_ERROR_EMULATION, static_cast<u32>(E::kApicAccess));
+  }
+  vcpu_->count(kStatMmioExits);
+  return vcpu_->mmio((lapic->apic_base() & ~0xfffull) + offset, type == 1);
 }
 
 void VmxVcpu::get_segment(SegReg s, kvm_segment *out) {

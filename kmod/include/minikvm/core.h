@@ -37,6 +37,11 @@ int mk_core_cpu_offline(unsigned int cpu);
 void mk_core_vcpu_sched_in(void *obj, int cpu);
 void mk_core_vcpu_sched_out(void *obj);
 
+/* irq bypass (mk_bypass_consumer_new): a producer (host_irq) connected to
+ * / disconnected from the consumer whose client is client. Sleeping context. */
+void mk_core_bypass_add_producer(void *client, unsigned int host_irq);
+void mk_core_bypass_del_producer(void *client, unsigned int host_irq);
+
 #ifdef __cplusplus
 }
 #endif

@@ -187,6 +187,20 @@ void mk_vcpu_wake(void *ctx);
 /* Forces a VM exit on cpu if it runs a guest (a reschedule IPI); any context. */
 void mk_kick_cpu(int cpu);
 
+/*
+ * APICv (kmod/core/vmx): kvm_intel's module parameters enable_apicv and
+ * flexpriority (0/1), read when a vCPU is created. The VT-x posted-interrupt
+ * notification: the host kernel's POSTED_INTR_VECTOR (its handler only
+ * acknowledges), sent to cpu; the APIC ID of cpu as the posted-interrupt
+ * descriptor's NDST wants it (x2APIC: the 32-bit ID; xAPIC: ID << 8,
+ * SDM vol. 3C 29.6).
+ */
+int mk_param_enable_apicv(void);
+int mk_param_flexpriority(void);
+unsigned char mk_posted_intr_vector(void);
+void mk_send_posted_intr_ipi(int cpu);
+unsigned int mk_cpu_pi_ndst(int cpu);
+
 /* MSRs of this CPU; 0 or -EIO. */
 int mk_wrmsr_safe(unsigned int msr, unsigned long long value);
 
@@ -211,6 +225,84 @@ int mk_vmx_vcpu_run(unsigned long long *regs, int launched);
  * on failure the platform never calls release, the caller still owns obj.
  */
 int mk_fd_create(const char *name, void *obj);
+
+/* ---- irq bypass (VT-d posted interrupts for assigned devices) ---- */
+
+/*
+ * An irq-bypass consumer (the kernel's irqbypass manager) for one irqfd:
+ * token is the eventfd context the irqfd holds (what VFIO's producer uses
+ * as its token). When a producer with the same token registers, the
+ * manager calls mk_core_bypass_add_producer(client, host_irq) (core.h);
+ * when it goes, or the consumer is freed, mk_core_bypass_del_producer().
+ * Both from a sleeping context under the manager's mutex. Returns the
+ * handle, or NULL when registration failed (logged once; the irqfd works
+ * without bypass). mk_bypass_consumer_free() unregisters (sleeps; calls
+ * del_producer first when one is connected): never call it holding a lock
+ * the client's producer_removed() takes.
+ */
+void *mk_bypass_consumer_new(void *token, void *client);
+void mk_bypass_consumer_free(void *h);
+/*
+ * irq_set_vcpu_affinity() for host_irq: posted != 0 hands the IRTE to the
+ * guest (struct vcpu_data { pi_desc_pa, vector }: the IOMMU posts into the
+ * descriptor), posted == 0 returns it to remapped mode (NULL). Sleeping
+ * context, no spinlock held. 0 or the IOMMU driver's negative errno.
+ */
+int mk_irq_set_vcpu_affinity(unsigned int host_irq, unsigned long long pi_desc_pa,
+			     unsigned int vector, int posted);
+/*
+ * Module parameter irte_posting_test (test only): non-zero when vCPUs
+ * whose posted-interrupt descriptor is processed in software count as
+ * postable, so a testbed without VT-d posting sees the posted calls.
+ */
+int mk_irte_posting_test(void);
+
+/* ---- eventfds, work items (irqfd, ioeventfd) ---- */
+
+/*
+ * Eventfds (fs/eventfd.c). mk_eventfd_ctx_get() takes a reference on the
+ * eventfd context behind fd (eventfd_ctx_fdget): NULL with *err = -EBADF
+ * (no such fd) or -EINVAL (not an eventfd); mk_eventfd_ctx_put(NULL) does
+ * nothing. mk_eventfd_signal() adds 1
+ * (eventfd_signal); any context, wake-up callbacks included.
+ */
+void *mk_eventfd_ctx_get(int fd, int *err);
+void mk_eventfd_ctx_put(void *ctx);
+void mk_eventfd_signal(void *ctx);
+
+/*
+ * A watch: a wait-queue entry on an eventfd whose callback fn(arg, events)
+ * runs on every wake-up of the eventfd (KVM's irqfd_wakeup), in any context:
+ * with the eventfd's wait-queue spinlock held, interrupts possibly off.
+ * events: MK_POLLIN (the counter was signalled: the watch has already read
+ * and zeroed it, eventfd_ctx_do_read) and/or MK_POLLHUP (the eventfd's last
+ * file reference is gone). fn must not sleep and must not free the watch.
+ * mk_eventfd_watch_new() allocates it (sleeping; NULL on failure);
+ * mk_eventfd_watch_add() hooks it onto the eventfd of fd, which must still
+ * be ctx's (else -EBADF), and returns 0 with *events = the poll mask at
+ * that moment (MK_POLLIN: a signal was pending before the hook) or a
+ * negative errno (nothing hooked). mk_eventfd_watch_free() unhooks it under
+ * the wait-queue lock (eventfd_ctx_remove_wait_queue: no callback runs
+ * after it returns) and frees it. Sleeping context.
+ */
+#define MK_POLLIN 0x1u
+#define MK_POLLHUP 0x10u
+void *mk_eventfd_watch_new(void (*fn)(void *arg, unsigned int events), void *arg);
+int mk_eventfd_watch_add(void *watch, int fd, void *ctx, unsigned int *events);
+void mk_eventfd_watch_free(void *watch);
+
+/*
+ * Work items (the kernel's system workqueue): fn(arg) runs later in a
+ * sleeping kernel-thread context. mk_work_schedule() queues it unless
+ * already queued (any context); mk_work_flush() waits until a queued or
+ * running instance has finished; mk_work_free() cancels a queued one,
+ * waits for a running one (cancel_work_sync) and frees it. NULL on
+ * allocation failure.
+ */
+void *mk_work_new(void (*fn)(void *arg), void *arg);
+void mk_work_free(void *work);
+void mk_work_schedule(void *work);
+void mk_work_flush(void *work);
 
 #ifdef __cplusplus
 }

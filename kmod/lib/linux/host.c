@@ -24,7 +24,9 @@
 #include <asm/debugreg.h>
 #include <asm/io.h>
 #include <asm/mmu_context.h>
+#include <asm/apic.h>
 #include <asm/desc.h>
+#include <asm/irq_vectors.h>
 #include <asm/fpu/api.h>
 #include <asm/msr.h>
 #include <asm/segment.h>
@@ -562,4 +564,24 @@ void mk_kick_cpu(int cpu)
 	 * exiting), and harmless anywhere else. */
 	if (cpu >= 0 && cpu < nr_cpu_ids && cpu_online(cpu))
 		smp_send_reschedule(cpu);
+}
+
+/* APICv: the VT-x posted-interrupt notification (KVM's
+ * kvm_vcpu_trigger_posted_interrupt and vmx_vcpu_pi_load). */
+unsigned char mk_posted_intr_vector(void)
+{
+	return POSTED_INTR_VECTOR;
+}
+
+void mk_send_posted_intr_ipi(int cpu)
+{
+	if (cpu >= 0 && cpu < nr_cpu_ids && cpu_online(cpu))
+		apic->send_IPI(cpu, POSTED_INTR_VECTOR);
+}
+
+unsigned int mk_cpu_pi_ndst(int cpu)
+{
+	unsigned int dest = cpu_physical_id(cpu);
+
+	return x2apic_mode ? dest : (dest << 8) & 0xff00;
 }

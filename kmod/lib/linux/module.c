@@ -10,11 +10,33 @@
 #include <linux/moduleparam.h>
 
 #include <minikvm/core.h>
+#include <minikvm/platform.h>
 
 static bool as_kvm;
 module_param(as_kvm, bool, 0444);
 MODULE_PARM_DESC(as_kvm,
 		 "Register as /dev/kvm (misc minor 232, where kvm.ko is not loaded) instead of /dev/minikvm, so unmodified KVM tools and selftests use minikvm");
+
+/* APICv on VMX, as kvm_intel's parameters of the same names (read when a
+ * vCPU is created): flexpriority = TPR shadow + virtualized APIC accesses;
+ * enable_apicv = APIC-register virtualization + virtual-interrupt delivery
+ * (+ x2APIC virtualization and posted interrupts where the CPU has them). */
+static bool enable_apicv = true;
+module_param(enable_apicv, bool, 0444);
+MODULE_PARM_DESC(enable_apicv, "APIC virtualization: register virtualization, virtual-interrupt delivery, posted interrupts (where the CPU offers them)");
+static bool flexpriority = true;
+module_param(flexpriority, bool, 0444);
+MODULE_PARM_DESC(flexpriority, "TPR shadow with virtualized APIC accesses (where the CPU offers them)");
+
+int mk_param_enable_apicv(void)
+{
+	return enable_apicv;
+}
+
+int mk_param_flexpriority(void)
+{
+	return flexpriority;
+}
 
 static long mk_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {

@@ -112,6 +112,12 @@ struct SimVmx {
   bool signal_pending = false;
   // The exit reason the next mk_vmx_vcpu_run() reports (0: VM entry fails).
   unsigned int next_exit_reason = 0;
+  // APICv module parameters (mk_param_enable_apicv/flexpriority) and the
+  // posted-interrupt notifications sent (mk_send_posted_intr_ipi).
+  bool enable_apicv = true;
+  bool flexpriority = true;
+  unsigned long pi_ipis = 0;
+  int last_pi_cpu = -1;
 };
 SimVmx &vmx();
 

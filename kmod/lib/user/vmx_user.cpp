@@ -50,6 +50,15 @@ int mk_user_vmwrite(unsigned long long field, unsigned long long value) {
   return 0;
 }
 
+int mk_param_enable_apicv(void) { return vmx().enable_apicv; }
+int mk_param_flexpriority(void) { return vmx().flexpriority; }
+unsigned char mk_posted_intr_vector(void) { return 0xf2; }
+void mk_send_posted_intr_ipi(int cpu) {
+  vmx().pi_ipis++;
+  vmx().last_pi_cpu = cpu;
+}
+unsigned int mk_cpu_pi_ndst(int cpu) { return static_cast<unsigned int>(cpu) << 8; }
+
 int mk_this_cpu(void) { return 0; }
 int mk_nr_cpu_ids(void) { return 1; }
 int mk_run_on_cpu(int, void (*fn)(void *), void *arg) {
