@@ -98,6 +98,10 @@ int Vcpu::init() {
     if (!lapic_ || lapic_->init())
       return -ENOMEM;
     lapic_->reset(bsp);
+    mk_preempt_disable();
+    backend_->load(mk_this_cpu());
+    backend_->refresh_apicv();
+    mk_preempt_enable();
     // Application processors wait for INIT/SIPI (KVM's kvm_arch_vcpu_create).
     mp_state_ = bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED;
   }

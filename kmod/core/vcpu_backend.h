@@ -76,6 +76,12 @@ class VcpuBackend {
   // software fallback. Any context (atomic reads).
   virtual u64 pi_desc_pa() const { return 0; }
   virtual bool hw_posted_intr() const { return false; }
+  // The vCPU's LAPIC was created (or its APIC base changed outside KVM_RUN):
+  // decide the APIC virtualization mode now, so that the vCPU has its
+  // posted-interrupt descriptor from creation on, as KVM's vCPUs (an irq
+  // bypass producer attached before the first KVM_RUN can be posted).
+  // The backend is loaded on this CPU with preemption off.
+  virtual void refresh_apicv() {}
 };
 
 // The VMX backend (vmx/vmx_vcpu.cpp). Returns null on allocation failure,

@@ -142,6 +142,12 @@ if [ $EXPECT = vmx ]; then
 	done
 	uart_suite /dev/minikvm "minikvm(apicv=0)"
 	step "rmmod minikvm (apicv=0)" rmmod minikvm
+	# No APIC-access page either: only the TPR shadow is left.
+	step "insmod minikvm enable_apicv=0 flexpriority=0" insmod $KO enable_apicv=0 flexpriority=0
+	for t in apicv_test tpr_test; do
+		suite "minikvm(apicv=0,flexpriority=0) $t" env MINIKVM_DEV=/dev/minikvm MINIKVM_EXPECT=minikvm $BIN/$t
+	done
+	step "rmmod minikvm (apicv=0, flexpriority=0)" rmmod minikvm
 	step "no allocation leaked at unload" dmesg_count_is 0 'minikvm: BUG'
 	dmesg_clean "dmesg clean: minikvm apicv=0"
 fi

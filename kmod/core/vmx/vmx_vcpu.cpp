@@ -157,6 +157,7 @@ class VmxVcpu final : public VcpuBackend {
   // interrupts off.
   int init_apicv();
   void update_apicv();
+  void refresh_apicv() override { update_apicv(); }
   void apicv_before_entry();
   int internal_error(u32 suberror, u32 reason);
   u64 read_gpr(u32 reg);
