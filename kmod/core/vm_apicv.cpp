@@ -20,6 +20,7 @@
 #include <minikvm/platform.h>
 
 #include "irq/ioapic.h"
+#include "irq/irqfd.h"
 #include "irq/routing.h"
 #include "rt/spinlock.h"
 #include "vcpu.h"
@@ -60,7 +61,22 @@ void Vm::eoi_exit_changed() {
         }
       }
     } else if (ioapic_) {
-      ioapic_->eoi_exit_vectors(v, 0);
+      // IOAPIC pins whose EOI a resampling irqfd waits for, edge-programmed
+      // ones included (KVM's kvm_irq_has_notifier). apicv_lock_ ->
+      // resample_lock_ -> routing lock: no path takes them the other way.
+      u32 listened = 0;
+      if (irqfds_ && routing_) {
+        u32 gsis[32];
+        u32 n = irqfds_->resampled_gsis(gsis, 32);
+        for (u32 k = 0; k < n; k++) {
+          irq::RouteEntry e[irq::GsiRouting::kMaxPerGsi];
+          u32 m = routing_->lookup(gsis[k], e, irq::GsiRouting::kMaxPerGsi);
+          for (u32 i = 0; i < m; i++)
+            if (e[i].type == KVM_IRQ_ROUTING_IRQCHIP && e[i].chip == KVM_IRQCHIP_IOAPIC && e[i].pin < 32)
+              listened |= 1u << e[i].pin;
+        }
+      }
+      ioapic_->eoi_exit_vectors(v, listened);
     }
     for (int i = 0; i < 4; i++) {
       if (v[i] != eoi_exit_[i]) {

@@ -109,14 +109,16 @@ TEST_F(dev, check_extension_reports_only_what_exists)
 {
 	/* Capabilities minikvm does not implement yet must answer 0. */
 	static const long absent[] = {
-		KVM_CAP_IRQFD, KVM_CAP_SPLIT_IRQCHIP, KVM_CAP_X2APIC_API,
-		KVM_CAP_IOEVENTFD, KVM_CAP_MULTI_ADDRESS_SPACE,
+		KVM_CAP_X2APIC_API, KVM_CAP_MULTI_ADDRESS_SPACE,
 	};
 	/* The in-kernel irqchip's, with KVM's values. */
 	static const struct { long cap, value; } present[] = {
 		{ KVM_CAP_IRQCHIP, 1 }, { KVM_CAP_PIT2, 1 },
 		{ KVM_CAP_IRQ_ROUTING, 4096 }, { KVM_CAP_SIGNAL_MSI, 1 },
 		{ KVM_CAP_IRQ_INJECT_STATUS, 1 }, { KVM_CAP_SET_BOOT_CPU_ID, 1 },
+		/* ... and the fast path's (Documentation/fast-path.md). */
+		{ KVM_CAP_IRQFD, 1 }, { KVM_CAP_IRQFD_RESAMPLE, 1 }, { KVM_CAP_IOEVENTFD, 1 },
+		{ KVM_CAP_SPLIT_IRQCHIP, 1 },
 	};
 	unsigned int i;
 

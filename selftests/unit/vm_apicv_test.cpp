@@ -19,6 +19,7 @@
 
 #include "core/irq/ioapic.h"
 #include "core/vm.h"
+#include "eventfd_user.h"
 #include "user_platform.h"
 
 using mk::u32;
@@ -332,6 +333,35 @@ TEST_F(VmEoiExit, ComputedFromTheIoapicAndGenerationMovesOnlyOnChange) {
   ASSERT_EQ(vm_ioctl(vm_, KVM_SET_GSI_ROUTING, ptr(&rt)), 0);
   EXPECT_EQ(vm_gen(vm_), g3);
   EXPECT_FALSE(bitmap().has(0x71));
+}
+
+TEST_F(VmEoiExit, AResampledEdgePinIsListenedTo) {
+  // KVM's kvm_irq_has_notifier: an edge pin whose EOI a resampling irqfd
+  // waits for must exit on EOI under APICv, or the resamplefd never fires.
+  ASSERT_EQ(vm_ioctl(vm_, KVM_CREATE_IRQCHIP, 0), 0);
+  set_entries({{5, 0x55}});
+  EXPECT_FALSE(bitmap().has(0x55));
+  int fd = mk::user::eventfd_new(), rfd = mk::user::eventfd_new();
+  kvm_irqfd a{};
+  a.fd = static_cast<u32>(fd);
+  a.gsi = 5;
+  a.flags = KVM_IRQFD_FLAG_RESAMPLE;
+  a.resamplefd = static_cast<u32>(rfd);
+  u32 g = vm_gen(vm_);
+  ASSERT_EQ(vm_ioctl(vm_, KVM_IRQFD, ptr(&a)), 0);
+  EXPECT_TRUE(bitmap().has(0x55));
+  EXPECT_NE(vm_gen(vm_), g);
+  // The pin's vector follows the entry.
+  set_entries({{5, 0x56}});
+  EXPECT_TRUE(bitmap().has(0x56));
+  EXPECT_FALSE(bitmap().has(0x55));
+  // The last resampler of the GSI goes: so does the vector.
+  a.flags = KVM_IRQFD_FLAG_DEASSIGN;
+  ASSERT_EQ(vm_ioctl(vm_, KVM_IRQFD, ptr(&a)), 0);
+  mk::user::run_work();
+  EXPECT_FALSE(bitmap().has(0x56));
+  EXPECT_EQ(mk::user::eventfd_close(fd), 0);
+  EXPECT_EQ(mk::user::eventfd_close(rfd), 0);
 }
 
 TEST_F(VmEoiExit, SplitIrqchipTakesLevelMsiRoutesBelowTheReservedPins) {

@@ -12,6 +12,7 @@
 #include "rt/log.h"
 #include "rt/new.h"
 #include "rt/spinlock.h"
+#include "vm.h"
 
 namespace mk::irq {
 
@@ -82,6 +83,14 @@ u32 Irqfds::resampler_count() {
   return n;
 }
 
+u32 Irqfds::resampled_gsis(u32 *out, u32 max) {
+  SpinGuard g(resample_lock_);
+  u32 n = 0;
+  for (Resampler *r = resamplers_; r && n < max; r = r->next)
+    out[n++] = r->gsi;
+  return n;
+}
+
 // ---- assign / deassign ----
 
 void Irqfds::refresh_route_locked(Irqfd *f) {
@@ -116,7 +125,12 @@ int Irqfds::resampler_attach(Irqfd *f) {
     f->rs_next_ = r->irqfds;
     r->irqfds = f;
   }
+  bool created = !fresh;
   delete fresh;
+  // A new GSI whose EOIs we listen to: the EOI-exit bitmap (APICv) must
+  // make them exit (outside resample_lock_: eoi_exit_changed takes it).
+  if (created && vm_)
+    vm_->eoi_exit_changed();
   return 0;
 }
 
@@ -144,6 +158,8 @@ void Irqfds::resampler_detach(Irqfd *f) {
   }
   f->resampler_ = nullptr;
   delete gone;
+  if (gone && vm_)
+    vm_->eoi_exit_changed();
 }
 
 void Irqfds::free_irqfd(Irqfd *f) {

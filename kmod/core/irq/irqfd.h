@@ -106,6 +106,11 @@ class Irqfds final : public IoapicObserver {
   // For tests and stats.
   u32 active_count();
   u32 resampler_count();
+  // The GSIs that have a resampler (at most max of them, into out): their
+  // EOIs must be seen, so with APICv their IOAPIC vectors go into the
+  // EOI-exit bitmap even on edge-programmed pins (KVM's
+  // kvm_irq_has_notifier in kvm_ioapic_scan_entry). Returns the count.
+  u32 resampled_gsis(u32 *out, u32 max);
 
  private:
   friend class Irqfd;
