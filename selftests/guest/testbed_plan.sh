@@ -13,6 +13,11 @@
 . /testbed/ktap.sh
 
 VMM=$(cat /payload/vmm)
+# Bochs 2.7 reports stale IDT-vectoring information after an exit during
+# virtual-interrupt delivery: minikvm's testbed-only quirk corrects it
+# (Documentation/fast-path.md, "A Bochs 2.7 bug"). Never on real hardware.
+MK_QUIRKS=
+[ "$(cat /payload/vmm)" = bochs ] && MK_QUIRKS=stale_vectoring_quirk=1
 if [ "$VMM" = bochs ]; then
 	KVM_MODS="irqbypass kvm kvm-intel"
 else
@@ -45,7 +50,7 @@ dmesg_clean "dmesg clean: KVM"
 
 if [ -f /payload/minikvm.ko ] && grep -qw vmx /proc/cpuinfo; then
 	step "insmod irqbypass" insmod /kmods/irqbypass.ko
-	step "insmod minikvm" insmod /payload/minikvm.ko
+	step "insmod minikvm" insmod /payload/minikvm.ko $MK_QUIRKS
 	guest_suites minikvm /dev/minikvm
 	step "rmmod minikvm" rmmod minikvm
 	dmesg_clean "dmesg clean: minikvm"

@@ -13,6 +13,11 @@
 . /testbed/ktap.sh
 
 VMM=$(cat /payload/vmm)
+# Bochs 2.7 reports stale IDT-vectoring information after an exit during
+# virtual-interrupt delivery: minikvm's testbed-only quirk corrects it
+# (Documentation/fast-path.md, "A Bochs 2.7 bug"). Never on real hardware.
+MK_QUIRKS=
+[ "$(cat /payload/vmm)" = bochs ] && MK_QUIRKS=stale_vectoring_quirk=1
 if [ "$VMM" = bochs ]; then KVM_MODS="kvm kvm-intel"; else KVM_MODS="kvm ccp kvm-amd"; fi
 load_kvm() { for m in $KVM_MODS; do insmod /kmods/$m.ko || return 1; done; test -c /dev/kvm; }
 unload_kvm() {
@@ -31,7 +36,7 @@ step "unload KVM" unload_kvm
 dmesg_clean "dmesg clean: KVM"
 if [ -f /payload/minikvm.ko ] && grep -qw vmx /proc/cpuinfo; then
 	for apicv in 1 0; do
-		step "insmod minikvm enable_apicv=$apicv" insmod /payload/minikvm.ko enable_apicv=$apicv
+		step "insmod minikvm enable_apicv=$apicv" insmod /payload/minikvm.ko $MK_QUIRKS enable_apicv=$apicv
 		suite "minikvm(apicv=$apicv) posting_test" env MINIKVM_DEV=/dev/minikvm /payload/bin/posting_test
 		step "rmmod minikvm" rmmod minikvm
 		dmesg_clean "dmesg clean: minikvm apicv=$apicv"

@@ -15,6 +15,11 @@
 
 VMM=$(cat /payload/vmm)
 KO=/payload/minikvm.ko
+# Bochs 2.7 reports stale IDT-vectoring information after an exit during
+# virtual-interrupt delivery: minikvm's testbed-only quirk corrects it
+# (Documentation/fast-path.md, "A Bochs 2.7 bug"). Never on real hardware.
+MK_QUIRKS=
+[ "$(cat /payload/vmm)" = bochs ] && MK_QUIRKS=stale_vectoring_quirk=1
 BIN=/payload/bin
 if [ "$VMM" = bochs ]; then
 	EXPECT=vmx
@@ -102,7 +107,7 @@ step "cpu flags as expected on $VMM" cpu_flags_as_expected
 step "insmod irqbypass" insmod /kmods/irqbypass.ko
 
 # ---- minikvm as /dev/minikvm ----
-step "insmod minikvm" insmod $KO
+step "insmod minikvm" insmod $KO $MK_QUIRKS
 step "/dev/minikvm is a char device" test -c /dev/minikvm
 if [ $EXPECT = vmx ]; then
 	step "dmesg: VMX usable" dmesg_has 'minikvm: VMX usable on [0-9]+ CPUs'
@@ -136,14 +141,14 @@ dmesg_clean "dmesg clean: minikvm"
 
 # ---- minikvm with APICv off (enable_apicv=0): the interrupt suites again ----
 if [ $EXPECT = vmx ]; then
-	step "insmod minikvm enable_apicv=0" insmod $KO enable_apicv=0
+	step "insmod minikvm enable_apicv=0" insmod $KO $MK_QUIRKS enable_apicv=0
 	for t in $IRQ_SUITES; do
 		suite "minikvm(apicv=0) $t" env MINIKVM_DEV=/dev/minikvm MINIKVM_EXPECT=minikvm $BIN/$t
 	done
 	uart_suite /dev/minikvm "minikvm(apicv=0)"
 	step "rmmod minikvm (apicv=0)" rmmod minikvm
 	# No APIC-access page either: only the TPR shadow is left.
-	step "insmod minikvm enable_apicv=0 flexpriority=0" insmod $KO enable_apicv=0 flexpriority=0
+	step "insmod minikvm enable_apicv=0 flexpriority=0" insmod $KO $MK_QUIRKS enable_apicv=0 flexpriority=0
 	for t in apicv_test tpr_test; do
 		suite "minikvm(apicv=0,flexpriority=0) $t" env MINIKVM_DEV=/dev/minikvm MINIKVM_EXPECT=minikvm $BIN/$t
 	done
@@ -153,7 +158,7 @@ if [ $EXPECT = vmx ]; then
 fi
 
 # ---- minikvm as /dev/kvm (as_kvm=1), as the upstream selftests use it ----
-step "insmod minikvm as_kvm=1" insmod $KO as_kvm=1
+step "insmod minikvm as_kvm=1" insmod $KO $MK_QUIRKS as_kvm=1
 ioctl_suite "minikvm-as-kvm dev_ioctl_test" /dev/kvm $EXPECT
 if [ $EXPECT = vmx ]; then
 	upstream_suite "minikvm-as-kvm upstream"
@@ -175,9 +180,9 @@ if [ $EXPECT = vmx ]; then
 	upstream_suite "reference-kvm upstream"
 	GARBAGE_SEEDS=${GARBAGE_SEEDS:-20} garbage_suite /dev/kvm reference-kvm
 fi
-step_not "insmod minikvm as_kvm=1 refused while kvm owns minor 232" insmod $KO as_kvm=1
+step_not "insmod minikvm as_kvm=1 refused while kvm owns minor 232" insmod $KO $MK_QUIRKS as_kvm=1
 step "dmesg: clear message about minor 232" dmesg_has 'minikvm: misc minor 232 \(/dev/kvm\) is taken'
-step "insmod minikvm beside KVM" insmod $KO
+step "insmod minikvm beside KVM" insmod $KO $MK_QUIRKS
 ioctl_suite "minikvm-beside-kvm dev_ioctl_test" /dev/minikvm $EXPECT MINIKVM_OTHER_DEV=/dev/kvm
 step "rmmod minikvm (beside KVM)" rmmod minikvm
 step "unload reference KVM" unload_kvm_ref

@@ -20,7 +20,7 @@ grep -m1 '^vmx flags' /proc/cpuinfo | cut -c1-200
 
 show "insmod minikvm.ko"
 step "insmod irqbypass (minikvm's irqfds are irq-bypass consumers)" insmod /kmods/irqbypass.ko
-step "insmod minikvm" insmod $KO
+step "insmod minikvm" insmod $KO stale_vectoring_quirk=1
 dmesg | grep minikvm | sed 's/^/    dmesg: /'
 ls -l /dev/minikvm | sed 's/^/    /'
 

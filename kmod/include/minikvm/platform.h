@@ -197,6 +197,8 @@ void mk_kick_cpu(int cpu);
  */
 int mk_param_enable_apicv(void);
 int mk_param_flexpriority(void);
+/* Testbed only (Bochs 2.7): vmx_vcpu.cpp handle_exit, module.c. */
+int mk_param_stale_vectoring_quirk(void);
 unsigned char mk_posted_intr_vector(void);
 void mk_send_posted_intr_ipi(int cpu);
 unsigned int mk_cpu_pi_ndst(int cpu);

@@ -28,6 +28,23 @@ static bool flexpriority = true;
 module_param(flexpriority, bool, 0444);
 MODULE_PARM_DESC(flexpriority, "TPR shadow with virtualized APIC accesses (where the CPU offers them)");
 
+/*
+ * Bochs 2.7 reports stale IDT-vectoring information (the type and vector of
+ * the last event some VM entry injected) when delivering a virtual
+ * interrupt causes a VM exit. minikvm always corrects a reported external
+ * interrupt from SVI (on hardware they agree); with this quirk it also
+ * overrides a reported exception or NMI, which real CPUs report truthfully:
+ * the testbed sets it, real hardware must not.
+ */
+static bool stale_vectoring_quirk;
+module_param(stale_vectoring_quirk, bool, 0444);
+MODULE_PARM_DESC(stale_vectoring_quirk, "Bochs 2.7 only: rebuild IDT-vectoring info of an interrupted virtual-interrupt delivery from SVI");
+
+int mk_param_stale_vectoring_quirk(void)
+{
+	return stale_vectoring_quirk;
+}
+
 int mk_param_enable_apicv(void)
 {
 	return enable_apicv;

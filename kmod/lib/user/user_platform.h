@@ -116,6 +116,7 @@ struct SimVmx {
   // posted-interrupt notifications sent (mk_send_posted_intr_ipi).
   bool enable_apicv = true;
   bool flexpriority = true;
+  bool stale_vectoring_quirk = false;
   unsigned long pi_ipis = 0;
   int last_pi_cpu = -1;
 };

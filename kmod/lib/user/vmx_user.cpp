@@ -52,6 +52,7 @@ int mk_user_vmwrite(unsigned long long field, unsigned long long value) {
 
 int mk_param_enable_apicv(void) { return vmx().enable_apicv; }
 int mk_param_flexpriority(void) { return vmx().flexpriority; }
+int mk_param_stale_vectoring_quirk(void) { return vmx().stale_vectoring_quirk; }
 unsigned char mk_posted_intr_vector(void) { return 0xf2; }
 void mk_send_posted_intr_ipi(int cpu) {
   vmx().pi_ipis++;
