@@ -146,8 +146,10 @@ static int irqfd(int vmfd, int efd, int deassign)
 
 /*
  * Runs vCPU i until its first exit to userspace: an OUT to port 0xe9 at the
- * reset vector (0xfffffff0). A vCPU gets its posted-interrupt descriptor
- * when APICv is set up for it, which minikvm does at its first entry.
+ * reset vector (0xfffffff0). Only vCPU 0 runs: vCPU 1, the route's first
+ * destination, never has, so posting to it shows that a vCPU has its
+ * posted-interrupt descriptor from creation on (as KVM's), not only after
+ * its first KVM_RUN.
  */
 static int run_once(int kvm, int vcpu, int is_ap)
 {
@@ -213,7 +215,8 @@ FIXTURE_SETUP(posting)
 	for (int i = 0; i < 2; i++) {
 		self->vcpu[i] = ioctl(self->vm, KVM_CREATE_VCPU, i);
 		ASSERT_GE(self->vcpu[i], 0);
-		ASSERT_EQ(run_once(self->kvm, self->vcpu[i], i), 0);
+		if (i == 0)
+			ASSERT_EQ(run_once(self->kvm, self->vcpu[i], i), 0);
 	}
 	self->minikvm = vm_stat(self->vm, "irte_posted") >= 0;
 	self->efd = eventfd(0, EFD_CLOEXEC);
