@@ -321,3 +321,29 @@ long irq_line_status(struct irq_vm *x, uint32_t gsi, int level, int32_t *status)
 	*status = l.status;
 	return r;
 }
+
+static struct kvm_irq_routing_entry *route_append(struct kvm_irq_routing *r, uint32_t gsi, uint32_t type)
+{
+	struct kvm_irq_routing_entry *e = &r->entries[r->nr++];
+
+	memset(e, 0, sizeof(*e));
+	e->gsi = gsi;
+	e->type = type;
+	return e;
+}
+
+void irq_route_msi(struct kvm_irq_routing *r, uint32_t gsi, uint32_t lo, uint32_t data)
+{
+	struct kvm_irq_routing_entry *e = route_append(r, gsi, KVM_IRQ_ROUTING_MSI);
+
+	e->u.msi.address_lo = lo;
+	e->u.msi.data = data;
+}
+
+void irq_route_chip(struct kvm_irq_routing *r, uint32_t gsi, uint32_t chip, uint32_t pin)
+{
+	struct kvm_irq_routing_entry *e = route_append(r, gsi, KVM_IRQ_ROUTING_IRQCHIP);
+
+	e->u.irqchip.irqchip = chip;
+	e->u.irqchip.pin = pin;
+}

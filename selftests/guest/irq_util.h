@@ -119,6 +119,15 @@ bool ioapic_get_redir(struct vcpu *v, int pin, uint32_t *lo, uint32_t *hi);
 #define MSR_APIC_BASE	0x1b
 
 /* KVM_IRQ_LINE: the ioctl's result (0 or -errno). */
+/*
+ * KVM_SET_GSI_ROUTING tables: each appends one entry at r->entries[r->nr++]
+ * (the caller's table must have room; a struct with the header followed by
+ * an entry array, as KVM's selftests lay it out).
+ */
+#define MSI_ADDR(dest)	(0xfee00000u | ((uint32_t)(dest) << 12))
+void irq_route_msi(struct kvm_irq_routing *r, uint32_t gsi, uint32_t lo, uint32_t data);
+void irq_route_chip(struct kvm_irq_routing *r, uint32_t gsi, uint32_t chip, uint32_t pin);
+
 long irq_line(struct irq_vm *x, uint32_t gsi, int level);
 /* KVM_IRQ_LINE_STATUS: the ioctl's result; *status gets kvm_irq_level.status. */
 long irq_line_status(struct irq_vm *x, uint32_t gsi, int level, int32_t *status);

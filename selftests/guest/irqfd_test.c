@@ -43,34 +43,11 @@
 #define V(i) (&self->x.v[i])
 #define COUNT(i) (agent_mbox(V(i))->count)
 #define LAST(i) (agent_mbox(V(i))->last)
-#define MSI_ADDR(dest)	(0xfee00000u | ((uint32_t)(dest) << 12))
 
 struct routing {
 	struct kvm_irq_routing hdr;
 	struct kvm_irq_routing_entry e[8];
 };
-
-static void route_msi(struct routing *r, uint32_t gsi, uint32_t lo, uint32_t data)
-{
-	struct kvm_irq_routing_entry *e = &r->e[r->hdr.nr++];
-
-	memset(e, 0, sizeof(*e));
-	e->gsi = gsi;
-	e->type = KVM_IRQ_ROUTING_MSI;
-	e->u.msi.address_lo = lo;
-	e->u.msi.data = data;
-}
-
-static void route_pin(struct routing *r, uint32_t gsi, uint32_t pin)
-{
-	struct kvm_irq_routing_entry *e = &r->e[r->hdr.nr++];
-
-	memset(e, 0, sizeof(*e));
-	e->gsi = gsi;
-	e->type = KVM_IRQ_ROUTING_IRQCHIP;
-	e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-	e->u.irqchip.pin = pin;
-}
 
 static long irqfd(int vm_fd, int fd, uint32_t gsi, uint32_t flags, int rfd)
 {
@@ -152,7 +129,7 @@ TEST_F(irqfd, msi_route)
 	struct routing r = { .hdr.nr = 0 };
 	int fd = efd(), i;
 
-	route_msi(&r, 40, MSI_ADDR(1), 0x81);
+	irq_route_msi(&r.hdr, 40, MSI_ADDR(1), 0x81);
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 	ASSERT_EQ(0, irqfd(self->x.vm.fd, fd, 40, 0, 0));
 	for (i = 1; i <= 5; i++) {
@@ -227,7 +204,7 @@ TEST_F(irqfd, resample_on_an_msi_gsi)
 	struct routing r = { .hdr.nr = 0 };
 	int fd = efd(), rfd = efd();
 
-	route_msi(&r, 41, MSI_ADDR(0), 0x83);
+	irq_route_msi(&r.hdr, 41, MSI_ADDR(0), 0x83);
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 	ASSERT_EQ(0, irqfd(self->x.vm.fd, fd, 41, KVM_IRQFD_FLAG_RESAMPLE, rfd));
 	sig(fd);
@@ -273,7 +250,7 @@ TEST_F_TIMEOUT(irqfd, routing_swapped_while_taking_interrupts, 120)
 	/* First an IOAPIC route, then MSI routes alternating vCPU and vector. */
 	ASSERT_TRUE(ioapic_set_redir(V(0), 19, 0x60, RTE_DEST(0)));
 	r.hdr.nr = 0;
-	route_pin(&r, 60, 19);
+	irq_route_chip(&r.hdr, 60, KVM_IRQCHIP_IOAPIC, 19);
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 	ASSERT_EQ(0, irqfd(self->x.vm.fd, fd, 60, 0, 0));
 	sig(fd);
@@ -288,7 +265,7 @@ TEST_F_TIMEOUT(irqfd, routing_swapped_while_taking_interrupts, 120)
 		uint64_t before = mb->count;
 
 		r.hdr.nr = 0;
-		route_msi(&r, 60, MSI_ADDR(dest), 0x70 + (i % 16));
+		irq_route_msi(&r.hdr, 60, MSI_ADDR(dest), 0x70 + (i % 16));
 		ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 		sig(fd);
 		deadline = irq_now_ms() + AGENT_TIMEOUT_S * 1000;
@@ -342,13 +319,13 @@ TEST_F_TIMEOUT(irqfd, signalling_thread_races_routing_changes, 120)
 	int i;
 
 	r.hdr.nr = 0;
-	route_msi(&r, 61, MSI_ADDR(0), 0x70);
+	irq_route_msi(&r.hdr, 61, MSI_ADDR(0), 0x70);
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 	ASSERT_EQ(0, irqfd(self->x.vm.fd, s.fd, 61, 0, 0));
 	ASSERT_EQ(0, pthread_create(&s.thread, NULL, signal_thread, &s));
 	for (i = 0; i < 100; i++) {
 		r.hdr.nr = 0;
-		route_msi(&r, 61, MSI_ADDR(0), 0x70 + (i & 1));
+		irq_route_msi(&r.hdr, 61, MSI_ADDR(0), 0x70 + (i & 1));
 		ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 		ASSERT_TRUE(agent_idle(V(0)));
 	}
@@ -361,7 +338,7 @@ TEST_F_TIMEOUT(irqfd, signalling_thread_races_routing_changes, 120)
 		EXPECT_TRUE(mb->log[i] == 0x70 || mb->log[i] == 0x71) TH_LOG("interrupt %d: %#x", i, mb->log[i]);
 	/* The final route: one more signal, exactly one interrupt, its vector. */
 	r.hdr.nr = 0;
-	route_msi(&r, 61, MSI_ADDR(0), 0x72);
+	irq_route_msi(&r.hdr, 61, MSI_ADDR(0), 0x72);
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 	w.want = n + 1;
 	ASSERT_EQ(0, pthread_create(&w.thread, NULL, wait_thread, &w));

@@ -52,7 +52,6 @@
 #define COUNT(i) (agent_mbox(V(i))->count)
 #define LAST(i) (agent_mbox(V(i))->last)
 
-#define MSI_ADDR(dest)	(0xfee00000u | ((uint32_t)(dest) << 12))
 #define MSI_LOGICAL	(1u << 2)
 #define MSI_DM_LOWEST	(1u << 8)
 #define MSI_DM_NMI	(4u << 8)
@@ -81,28 +80,6 @@ static struct routing *routing_new(void)
 	if (!r)
 		die("out of memory");
 	return r;
-}
-
-static void route_msi(struct routing *r, uint32_t gsi, uint32_t lo, uint32_t data)
-{
-	struct kvm_irq_routing_entry *e = &r->e[r->hdr.nr++];
-
-	memset(e, 0, sizeof(*e));
-	e->gsi = gsi;
-	e->type = KVM_IRQ_ROUTING_MSI;
-	e->u.msi.address_lo = lo;
-	e->u.msi.data = data;
-}
-
-static void route_chip(struct routing *r, uint32_t gsi, uint32_t chip, uint32_t pin)
-{
-	struct kvm_irq_routing_entry *e = &r->e[r->hdr.nr++];
-
-	memset(e, 0, sizeof(*e));
-	e->gsi = gsi;
-	e->type = KVM_IRQ_ROUTING_IRQCHIP;
-	e->u.irqchip.irqchip = chip;
-	e->u.irqchip.pin = pin;
 }
 
 static long set_routing(int vm_fd, struct routing *r)
@@ -243,8 +220,8 @@ TEST_F(msi, routing_msi_entries)
 	struct routing *r = routing_new();
 	int32_t st;
 
-	route_msi(r, 40, MSI_ADDR(1), 0x81);
-	route_msi(r, 41, MSI_ADDR(0x03) | MSI_LOGICAL, 0x82);
+	irq_route_msi(&r->hdr, 40, MSI_ADDR(1), 0x81);
+	irq_route_msi(&r->hdr, 41, MSI_ADDR(0x03) | MSI_LOGICAL, 0x82);
 	ASSERT_EQ(0, set_routing(self->x.vm.fd, r));
 
 	ASSERT_EQ(0, irq_line_status(&self->x, 40, 1, &st));
@@ -291,10 +268,10 @@ TEST_F(msi, routing_irqchip_entries)
 	int32_t st;
 
 	ASSERT_TRUE(ioapic_set_redir(V(0), 17, 0x91, RTE_DEST(0)));
-	route_chip(r, 50, KVM_IRQCHIP_IOAPIC, 17);
-	route_chip(r, 51, KVM_IRQCHIP_IOAPIC, 18);	/* masked pin */
-	route_chip(r, 51, KVM_IRQCHIP_PIC_MASTER, 3);
-	route_chip(r, 52, KVM_IRQCHIP_PIC_SLAVE, 7);
+	irq_route_chip(&r->hdr, 50, KVM_IRQCHIP_IOAPIC, 17);
+	irq_route_chip(&r->hdr, 51, KVM_IRQCHIP_IOAPIC, 18);	/* masked pin */
+	irq_route_chip(&r->hdr, 51, KVM_IRQCHIP_PIC_MASTER, 3);
+	irq_route_chip(&r->hdr, 52, KVM_IRQCHIP_PIC_SLAVE, 7);
 	ASSERT_EQ(0, set_routing(self->x.vm.fd, r));
 
 	ASSERT_EQ(0, irq_line_status(&self->x, 50, 1, &st));
@@ -339,7 +316,7 @@ TEST_F(msi, invalid_routing_tables_are_rejected)
 	int i;
 
 	/* A working table first: rejected ones must leave it in place. */
-	route_msi(r, 40, MSI_ADDR(0), 0xa1);
+	irq_route_msi(&r->hdr, 40, MSI_ADDR(0), 0xa1);
 	ASSERT_EQ(0, set_routing(fd, r));
 
 	r->hdr.flags = 1;
@@ -348,14 +325,14 @@ TEST_F(msi, invalid_routing_tables_are_rejected)
 
 	r->hdr.nr = 0;
 	for (i = 0; i < 4096; i++)
-		route_msi(r, i, MSI_ADDR(1), 0xa2);
+		irq_route_msi(&r->hdr, i, MSI_ADDR(1), 0xa2);
 	EXPECT_EQ(0, set_routing(fd, r));		/* 4096 entries: the limit */
 	r->hdr.nr = 4097;
 	EXPECT_EQ(-EINVAL, set_routing(fd, r));
 	r->hdr.nr = 0xffffffff;
 	EXPECT_EQ(-EINVAL, set_routing(fd, r));
 	r->hdr.nr = 0;
-	route_msi(r, 40, MSI_ADDR(0), 0xa1);
+	irq_route_msi(&r->hdr, 40, MSI_ADDR(0), 0xa1);
 	ASSERT_EQ(0, set_routing(fd, r));
 
 	memset(&e, 0, sizeof(e));
@@ -399,25 +376,25 @@ TEST_F(msi, invalid_routing_tables_are_rejected)
 
 	/* Duplicates. */
 	r->hdr.nr = 0;
-	route_chip(r, 5, KVM_IRQCHIP_IOAPIC, 5);
-	route_chip(r, 5, KVM_IRQCHIP_IOAPIC, 6);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_IOAPIC, 5);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_IOAPIC, 6);
 	EXPECT_EQ(-EINVAL, set_routing(fd, r));
 	r->hdr.nr = 0;
-	route_chip(r, 5, KVM_IRQCHIP_PIC_MASTER, 5);
-	route_chip(r, 5, KVM_IRQCHIP_PIC_SLAVE, 5);
-	route_chip(r, 5, KVM_IRQCHIP_IOAPIC, 5);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_PIC_MASTER, 5);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_PIC_SLAVE, 5);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_IOAPIC, 5);
 	EXPECT_EQ(0, set_routing(fd, r));	/* each chip once: fine */
 	r->hdr.nr = 0;
-	route_msi(r, 5, MSI_ADDR(0), 0xa3);
-	route_msi(r, 5, MSI_ADDR(0), 0xa4);
+	irq_route_msi(&r->hdr, 5, MSI_ADDR(0), 0xa3);
+	irq_route_msi(&r->hdr, 5, MSI_ADDR(0), 0xa4);
 	EXPECT_EQ(-EINVAL, set_routing(fd, r));
 	r->hdr.nr = 0;
-	route_chip(r, 5, KVM_IRQCHIP_IOAPIC, 5);
-	route_msi(r, 5, MSI_ADDR(0), 0xa3);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_IOAPIC, 5);
+	irq_route_msi(&r->hdr, 5, MSI_ADDR(0), 0xa3);
 	EXPECT_EQ(-EINVAL, set_routing(fd, r));
 	r->hdr.nr = 0;
-	route_msi(r, 5, MSI_ADDR(0), 0xa3);
-	route_chip(r, 5, KVM_IRQCHIP_IOAPIC, 5);
+	irq_route_msi(&r->hdr, 5, MSI_ADDR(0), 0xa3);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_IOAPIC, 5);
 	EXPECT_EQ(-EINVAL, set_routing(fd, r));
 
 	/* The last accepted table (PIC slave pin 7 on GSI 1) is in force. */
@@ -425,11 +402,11 @@ TEST_F(msi, invalid_routing_tables_are_rejected)
 	EXPECT_EQ(-1, st);
 
 	r->hdr.nr = 0;
-	route_msi(r, 40, MSI_ADDR(0), 0xa1);
+	irq_route_msi(&r->hdr, 40, MSI_ADDR(0), 0xa1);
 	ASSERT_EQ(0, set_routing(fd, r));
 	r->hdr.nr = 0;
-	route_chip(r, 5, KVM_IRQCHIP_IOAPIC, 5);
-	route_chip(r, 5, KVM_IRQCHIP_IOAPIC, 5);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_IOAPIC, 5);
+	irq_route_chip(&r->hdr, 5, KVM_IRQCHIP_IOAPIC, 5);
 	EXPECT_EQ(-EINVAL, set_routing(fd, r));
 	ASSERT_EQ(0, irq_line_status(&self->x, 40, 1, &st));
 	EXPECT_EQ(1, st);
@@ -438,7 +415,7 @@ TEST_F(msi, invalid_routing_tables_are_rejected)
 
 	vm_init(&plain);
 	r->hdr.nr = 0;
-	route_msi(r, 40, MSI_ADDR(0), 0xa1);
+	irq_route_msi(&r->hdr, 40, MSI_ADDR(0), 0xa1);
 	EXPECT_EQ(-EINVAL, set_routing(plain.fd, r));
 	r->hdr.nr = 0;
 	EXPECT_EQ(-EINVAL, set_routing(plain.fd, r));
@@ -478,9 +455,9 @@ TEST_F_TIMEOUT(msi, routing_replaced_while_the_vcpu_runs, 120)
 	ASSERT_EQ(0, pthread_create(&w.thread, NULL, wait_thread, &w));
 	for (i = 0; i < REROUTES; i++) {
 		r->hdr.nr = 0;
-		route_chip(r, 2, KVM_IRQCHIP_IOAPIC, 2);
-		route_msi(r, 60, MSI_ADDR(0), 0x70 + (i % 16));
-		route_msi(r, 61 + i, MSI_ADDR(1), 0x90);
+		irq_route_chip(&r->hdr, 2, KVM_IRQCHIP_IOAPIC, 2);
+		irq_route_msi(&r->hdr, 60, MSI_ADDR(0), 0x70 + (i % 16));
+		irq_route_msi(&r->hdr, 61 + i, MSI_ADDR(1), 0x90);
 		ASSERT_EQ(0, set_routing(self->x.vm.fd, r));
 		ASSERT_EQ(0, irq_line_status(&self->x, 60, 1, &st));
 		EXPECT_EQ(1, st) TH_LOG("round %d", i);

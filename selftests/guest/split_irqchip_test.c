@@ -33,7 +33,6 @@
 #define V(i) (&self->x.v[i])
 #define COUNT(i) (agent_mbox(V(i))->count)
 #define LAST(i) (agent_mbox(V(i))->last)
-#define MSI_ADDR(dest)	(0xfee00000u | ((uint32_t)(dest) << 12))
 #define MSI_LEVEL	(1u << 15)
 #define MSI_ASSERT	(1u << 14)
 
@@ -41,17 +40,6 @@ struct routing {
 	struct kvm_irq_routing hdr;
 	struct kvm_irq_routing_entry e[8];
 };
-
-static void route_msi(struct routing *r, uint32_t gsi, uint32_t lo, uint32_t data)
-{
-	struct kvm_irq_routing_entry *e = &r->e[r->hdr.nr++];
-
-	memset(e, 0, sizeof(*e));
-	e->gsi = gsi;
-	e->type = KVM_IRQ_ROUTING_MSI;
-	e->u.msi.address_lo = lo;
-	e->u.msi.data = data;
-}
 
 static long enable_split(int vm_fd, uint64_t pins, uint32_t flags)
 {
@@ -138,8 +126,8 @@ TEST_F(split, msi_delivery)
 	EXPECT_EQ(1, kvm_ioctl(self->x.vm.fd, KVM_SIGNAL_MSI, &msi));
 	ASSERT_TRUE(agent_wait(V(0), 1));
 	EXPECT_EQ(0x51, LAST(0));
-	route_msi(&r, 40, MSI_ADDR(0), 0x52);
-	route_msi(&r, 41, MSI_ADDR(0), 0x53);
+	irq_route_msi(&r.hdr, 40, MSI_ADDR(0), 0x52);
+	irq_route_msi(&r.hdr, 41, MSI_ADDR(0), 0x53);
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_IRQFD, &a));
 	ASSERT_EQ(8, write(fd, &one, 8));
@@ -157,9 +145,9 @@ TEST_F(split, eoi_exit_for_level_vectors_of_reserved_pins)
 	struct vcpu *v = V(0);
 	volatile struct agent_mbox *mb = agent_mbox(v);
 
-	route_msi(&r, 5, MSI_ADDR(0), MSI_LEVEL | MSI_ASSERT | 0x85);	/* reserved pin, level */
-	route_msi(&r, 6, MSI_ADDR(0), 0x86);				/* reserved pin, edge */
-	route_msi(&r, 30, MSI_ADDR(0), MSI_LEVEL | MSI_ASSERT | 0x87);	/* beyond the pins */
+	irq_route_msi(&r.hdr, 5, MSI_ADDR(0), MSI_LEVEL | MSI_ASSERT | 0x85);	/* reserved pin, level */
+	irq_route_msi(&r.hdr, 6, MSI_ADDR(0), 0x86);				/* reserved pin, edge */
+	irq_route_msi(&r.hdr, 30, MSI_ADDR(0), MSI_LEVEL | MSI_ASSERT | 0x87);	/* beyond the pins */
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 
 	/* Level vector of GSI 5: the EOI leaves to userspace. */
@@ -183,7 +171,7 @@ TEST_F(split, eoi_exit_for_level_vectors_of_reserved_pins)
 
 	/* Once more, after a routing change that drops GSI 5's level route. */
 	r.hdr.nr = 0;
-	route_msi(&r, 5, MSI_ADDR(0), 0x85);
+	irq_route_msi(&r.hdr, 5, MSI_ADDR(0), 0x85);
 	ASSERT_EQ(0, kvm_ioctl(self->x.vm.fd, KVM_SET_GSI_ROUTING, &r));
 	ASSERT_EQ(0, irq_line(&self->x, 5, 1));
 	ASSERT_TRUE(agent_wait(v, 4)) TH_LOG("an edge route now: no EOI exit");
