@@ -202,6 +202,10 @@ class Vcpu final : public FdObject, public x86::MsrContext, public StatsSource, 
   bool has_wake_event();
   static int runnable_cond(void *self);
   void accept_init_sipi();
+  // kick()'s body: wakes the vCPU and, in guest mode on another CPU,
+  // sends it the posted-interrupt notification (posted_ipi) or a
+  // reschedule IPI.
+  void wake_and_notify(bool posted_ipi);
   bool interrupt_pending();
   // lapic_vectors false: only the PIC's ExtINT (virtual-interrupt delivery).
   int next_interrupt(bool *from_pic, bool lapic_vectors = true);

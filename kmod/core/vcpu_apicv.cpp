@@ -17,18 +17,8 @@ void Vcpu::apic_posted() {
   // LAPIC. A vCPU in guest mode elsewhere gets the posted-interrupt
   // notification when its CPU processes posted interrupts (the vector
   // reaches the guest without a VM exit), else a kick (the exit, then
-  // PIR -> IRR -> RVI at the next entry). Ordering as kick().
-  mk_vcpu_wake(ctx_);
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  mk_preempt_disable();
-  int cpu = __atomic_load_n(&guest_cpu_, __ATOMIC_SEQ_CST);
-  if (cpu >= 0 && cpu != mk_this_cpu()) {
-    if (hw_posted_intr())
-      mk_send_posted_intr_ipi(cpu);
-    else
-      mk_kick_cpu(cpu);
-  }
-  mk_preempt_enable();
+  // PIR -> IRR -> RVI at the next entry).
+  wake_and_notify(hw_posted_intr());
 }
 
 }  // namespace mk

@@ -20,7 +20,9 @@ constexpr u8 kTypeExtInt = 0, kTypeNmi = 2;
 constexpr u32 kMaxPendingNmis = 2;  // one being handled, one latched (KVM's process_nmi)
 }  // namespace
 
-void Vcpu::kick() {
+void Vcpu::kick() { wake_and_notify(false); }
+
+void Vcpu::wake_and_notify(bool posted_ipi) {
   mk_vcpu_wake(ctx_);
   // Pairs with prepare_entry(): either the vCPU sees the new interrupt
   // before it enters, or we see it in guest mode and IPI its CPU. The
@@ -29,8 +31,14 @@ void Vcpu::kick() {
   mk_preempt_disable();
   int cpu = __atomic_load_n(&guest_cpu_, __ATOMIC_SEQ_CST);
   // On this CPU the interrupt that brought us here already made it exit.
-  if (cpu >= 0 && cpu != mk_this_cpu())
-    mk_kick_cpu(cpu);
+  // Elsewhere: the posted-interrupt notification vector (the CPU moves PIR
+  // into the virtual IRR without an exit), else a reschedule IPI (an exit).
+  if (cpu >= 0 && cpu != mk_this_cpu()) {
+    if (posted_ipi)
+      mk_send_posted_intr_ipi(cpu);
+    else
+      mk_kick_cpu(cpu);
+  }
   mk_preempt_enable();
 }
 
