@@ -72,6 +72,8 @@ ENTRY ltg_oneshot
 	call g_delay
 	APIC_RD(APIC_TMCCT)
 	mov %rax, RES(5)
+	RDTSC64				/* after the read: 0 is right past expiry */
+	mov %rax, RES(10)
 	WAIT_COUNT(0x40, 1, 100000)
 	mov $(3 * ONESHOT_NS / 1000), %edi
 	call g_delay

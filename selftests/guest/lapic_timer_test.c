@@ -132,7 +132,15 @@ TEST_F_TIMEOUT(lt, oneshot, 60)
 	EXPECT_GT(c1, 0);
 	EXPECT_LT(c2, c1) TH_LOG("current count did not decrease: %llu then %llu",
 				 (unsigned long long)c1, (unsigned long long)c2);
-	EXPECT_GT(c2, 0);
+	/*
+	 * The second read comes ~100 us after arming, unless the vCPU was
+	 * descheduled (a loaded TCG host): then the count may rightly have
+	 * reached 0, but only once the whole period has passed by the TSC.
+	 */
+	if (!c2)
+		EXPECT_GE(res(a, 10) - res(a, 2), ticks_min(a, ONESHOT_NS))
+			TH_LOG("TMCCT read 0 only %llu ticks after arming",
+			       (unsigned long long)(res(a, 10) - res(a, 2)));
 	EXPECT_EQ(1, res(a, 6)) TH_LOG("one-shot delivered %llu times",
 				       (unsigned long long)res(a, 6));
 	EXPECT_EQ(0, res(a, 7));		/* TMCCT after expiry */
