@@ -306,6 +306,69 @@ void mk_work_free(void *work);
 void mk_work_schedule(void *work);
 void mk_work_flush(void *work);
 
+/* ---- tracepoints (trace system "minikvm", uapi/minikvm/trace.h) ---- */
+
+/*
+ * One id per tracepoint. mk_trace_on[id] is non-zero while something is
+ * attached to that tracepoint (ftrace, perf, BPF): the glue's
+ * TRACE_EVENT_FN registration callbacks keep it, so a disabled tracepoint
+ * costs the core one byte load and a not-taken branch, and arguments that
+ * cost something to gather (a VMREAD) are gathered only when it is on:
+ *
+ *   if (mk_trace_on[MK_TP_EXIT]) mk_trace_exit(...);
+ *
+ * The mk_trace_*() functions may be called in any context (wake-up
+ * callbacks, interrupts off, spinlocks held) and never fail. Their
+ * arguments are the fields of the event's record, in the same order
+ * (uapi/minikvm/trace.h).
+ */
+enum mk_tp_id {
+	MK_TP_ENTRY,
+	MK_TP_EXIT,
+	MK_TP_USERSPACE_EXIT,
+	MK_TP_INJECT,
+	MK_TP_IPI,
+	MK_TP_APIC_ACCEPT,
+	MK_TP_EOI,
+	MK_TP_PIC_SET_IRQ,
+	MK_TP_IOAPIC_SET_IRQ,
+	MK_TP_MSI_SET_IRQ,
+	MK_TP_SET_GSI,
+	MK_TP_IRQFD_INJECT,
+	MK_TP_IRQFD_RESAMPLE,
+	MK_TP_PI_IRTE_UPDATE,
+	MK_TP_APICV,
+	MK_TP_COUNT
+};
+extern unsigned char mk_trace_on[MK_TP_COUNT];
+
+void mk_trace_entry(unsigned int vm, unsigned int vcpu, unsigned long long rip);
+void mk_trace_exit(unsigned int vm, unsigned int vcpu, unsigned int reason,
+		   unsigned int intr_info, unsigned long long qual, unsigned long long rip);
+void mk_trace_userspace_exit(unsigned int vm, unsigned int vcpu, unsigned int exit_reason, int err);
+void mk_trace_inject(unsigned int vm, unsigned int vcpu, unsigned char vector, unsigned char type,
+		     unsigned char reinjected, unsigned char has_error, unsigned int error_code);
+void mk_trace_ipi(unsigned int vm, unsigned int vcpu, unsigned int icr_low, unsigned int dest);
+void mk_trace_apic_accept(unsigned int vm, unsigned int vcpu, unsigned int apic_id,
+			  unsigned char vector, unsigned char delivery_mode, unsigned char level,
+			  unsigned char coalesced);
+void mk_trace_eoi(unsigned int vm, unsigned int vcpu, unsigned char vector, unsigned char level);
+void mk_trace_pic_set_irq(unsigned int vm, unsigned char chip, unsigned char pin, unsigned char level,
+			  unsigned char coalesced, unsigned char elcr, unsigned char imr);
+void mk_trace_ioapic_set_irq(unsigned int vm, unsigned int pin, unsigned long long entry,
+			     unsigned char level, unsigned char coalesced);
+void mk_trace_msi_set_irq(unsigned int vm, unsigned int data, unsigned long long address);
+void mk_trace_set_gsi(unsigned int vm, unsigned int gsi, int level, unsigned int nr_routes,
+		      unsigned int route_kinds, unsigned int source);
+void mk_trace_irqfd_inject(unsigned int vm, unsigned int gsi, unsigned char inatomic,
+			   unsigned char resample);
+void mk_trace_irqfd_resample(unsigned int vm, unsigned int gsi);
+void mk_trace_pi_irte_update(unsigned int vm, unsigned int vcpu, unsigned int host_irq,
+			     unsigned int gsi, unsigned char vector, unsigned char posted, int result,
+			     unsigned long long pi_desc);
+void mk_trace_apicv(unsigned int vm, unsigned int vcpu, unsigned char active, unsigned char mode,
+		    unsigned int inhibit);
+
 #ifdef __cplusplus
 }
 #endif
