@@ -117,7 +117,17 @@ struct minikvm_trace_apic_accept {
 	__u8 delivery_mode;	/* 0 fixed, 1 lowest priority, 2 SMI, 4 NMI, 5 INIT, 6 SIPI, 7 ExtINT */
 	__u8 level;		/* trigger mode: 1 level, 0 edge */
 	__u8 coalesced;
+	__u32 origin;		/* MINIKVM_ORIGIN_*: who sent it */
 };
+
+/* Values of minikvm_apic_accept.origin: the interrupt's source. */
+#define MINIKVM_ORIGIN_OTHER	0	/* none of the below */
+#define MINIKVM_ORIGIN_IPI	1	/* a LAPIC's ICR (an IPI, self-IPIs included) */
+#define MINIKVM_ORIGIN_MSI	2	/* an MSI: routing, KVM_SIGNAL_MSI, an irqfd */
+#define MINIKVM_ORIGIN_IOAPIC	3	/* an IOAPIC redirection entry */
+#define MINIKVM_ORIGIN_TIMER	4	/* the LAPIC timer (LVT timer) */
+#define MINIKVM_ORIGIN_LVT	5	/* another local LVT source: LINT0/1 (the PIC's ExtINT), error... */
+#define MINIKVM_ORIGIN_NMI_IOCTL 6	/* KVM_NMI */
 
 /* minikvm_eoi: the guest ends an interrupt (EOI write, or a virtualized EOI exit). */
 struct minikvm_trace_eoi {

@@ -351,7 +351,7 @@ void mk_trace_inject(unsigned int vm, unsigned int vcpu, unsigned char vector, u
 void mk_trace_ipi(unsigned int vm, unsigned int vcpu, unsigned int icr_low, unsigned int dest);
 void mk_trace_apic_accept(unsigned int vm, unsigned int vcpu, unsigned int apic_id,
 			  unsigned char vector, unsigned char delivery_mode, unsigned char level,
-			  unsigned char coalesced);
+			  unsigned char coalesced, unsigned int origin);
 void mk_trace_eoi(unsigned int vm, unsigned int vcpu, unsigned char vector, unsigned char level);
 void mk_trace_pic_set_irq(unsigned int vm, unsigned char chip, unsigned char pin, unsigned char level,
 			  unsigned char coalesced, unsigned char elcr, unsigned char imr);
