@@ -80,6 +80,18 @@ constexpr unsigned long kIoctlSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
 static_assert(kIoctlGetSupportedCpuid == 0xc008ae05 && kIoctlSetCpuid2 == 0x4008ae90,
               "KVM_GET_SUPPORTED_CPUID / KVM_SET_CPUID2 as the kernel numbers them");
 
+// A device on I/O ports served in userspace (Machine::set_port_device):
+// the vCPU threads call it, before the launcher's own ports, for every
+// element of an I/O exit on a port it handles. io() may be called from
+// several vCPU threads at once.
+class PortDevice {
+ public:
+  virtual ~PortDevice() = default;
+  virtual bool handles(uint16_t port, bool out) const = 0;
+  // One element of `size` bytes (1, 2 or 4), little-endian at data.
+  virtual void io(uint16_t port, bool out, uint8_t *data, unsigned size) = 0;
+};
+
 enum class Mode { Real, Protected, Long };
 const char *mode_name(Mode m);
 
@@ -184,7 +196,12 @@ class Machine {
   // create_irqchip() first). Stopped and its irqfd deassigned by
   // stop_uart() or the destructor, before the VM fd closes.
   int attach_uart();
+  // --irq-tour: the same UART as a polled console: no input, no irqfd (so
+  // it can never interrupt the guest), output on stdout.
+  void attach_console_uart();
   void stop_uart();
+  // A userspace device on I/O ports (not owned; must outlive run()).
+  void set_port_device(PortDevice *d) { port_device_ = d; }
   Uart16550 *uart() { return uart_.get(); }
   int vm_fd() const { return vm_fd_; }
   int dev_fd() const { return dev_fd_; }
@@ -203,6 +220,7 @@ class Machine {
   std::vector<struct kvm_run *> runs_;
   std::vector<uint8_t> cpuid_buf_;  // KVM_GET_SUPPORTED_CPUID, fetched once
   std::unique_ptr<Uart16550> uart_;
+  PortDevice *port_device_ = nullptr;
 
   int set_cpuid(unsigned index);
 };
@@ -228,6 +246,15 @@ constexpr uint64_t kDefaultTimerCount = 500000;  // LAPIC TMICT: 500 us with KVM
 constexpr int kDefaultIrqGsi = 16;               // an IOAPIC-only GSI (no PIC pin behind it)
 int bench_irq(Options o, const std::string &kind, uint64_t n, uint64_t timer_count, int gsi);
 const char *bench_irq_kinds();
+
+// irq_tour.cpp: --irq-tour (README.md): a built-in 2-vCPU guest whose
+// interrupts (port-0x80 exits, IPIs, LAPIC timer, an irqfd device) are
+// counted exactly.
+struct TourCounts {
+  uint64_t io = 1000, ipi = 100, timer = 50, dev = 20;
+};
+constexpr double kTourDefaultTimeout = 60;  // seconds, when --timeout is not given
+int irq_tour(Options o, const TourCounts &n);
 
 // Error helpers (minikvm-launch.cpp).
 int ioctl_failure(const char *what, int err);

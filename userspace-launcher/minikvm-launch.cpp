@@ -86,6 +86,7 @@ void usage(const char *argv0) {
       "       %s [--dev PATH] [options] --bench-io N\n"
       "       %s [--dev PATH] [options] --bench-irq KIND N\n"
       "       %s [--dev PATH] [options] --garbage SEED [--garbage-count N]\n"
+      "       %s [--dev PATH] --irq-tour [--tour-io N] [--tour-ipi N] [--tour-timer N] [--tour-dev N]\n"
       "  --dev PATH          KVM-ABI device (default /dev/minikvm, or /dev/kvm if that is absent)\n"
       "  --probe             report API version, capabilities and VM creation\n"
       "  --load FILE[@ADDR]  load a flat binary at guest-physical ADDR (default 0x10000)\n"
@@ -104,10 +105,14 @@ void usage(const char *argv0) {
       "  --irq-gsi N         --bench-irq irqline: the GSI/IOAPIC pin (16..23, default 16)\n"
       "  --garbage SEED      run pseudo-random bytes from SEED as code (default timeout 0.25 s)\n"
       "  --garbage-count N   seeds SEED..SEED+N-1 (default 1), each in a fresh VM\n"
+      "  --irq-tour          built-in 2-vCPU guest taking exactly known numbers of port-0x80 exits,\n"
+      "                      IPIs, LAPIC timer and irqfd device interrupts (default timeout 60 s)\n"
+      "  --tour-io N, --tour-ipi N, --tour-timer N, --tour-dev N\n"
+      "                      --irq-tour's counts (defaults 1000, 100, 50, 20)\n"
       "ports: 0xE9 debug console (bytes -> stdout), 0xF4 exit (status = value & 0xff),\n"
       "       0x80 ignored; exit status: 64 usage, 70 launcher error, 71 guest crashed,\n"
       "       72 timeout, 77 the device cannot run guests (see README.md)\n",
-      argv0, argv0, argv0, argv0, argv0);
+      argv0, argv0, argv0, argv0, argv0, argv0);
 }
 
 int probe(const std::string &dev) {
@@ -454,7 +459,8 @@ int garbage(Options o, uint64_t seed0, uint64_t count, bool all_modes) {
 int main(int argc, char **argv) {
   Options o;
   bool do_probe = false, mem_given = false, timeout_given = false, all_modes = false;
-  bool do_bench = false, do_garbage = false, do_bench_irq = false;
+  bool do_bench = false, do_garbage = false, do_bench_irq = false, do_tour = false, tour_given = false;
+  TourCounts tour;
   uint64_t bench_n = 0, seed = 0, garbage_count = 1;
   std::string irq_kind;
   uint64_t timer_count = kDefaultTimerCount, irq_gsi = kDefaultIrqGsi;
@@ -527,6 +533,13 @@ int main(int argc, char **argv) {
     } else if (a == "--irq-gsi" && has_val) {
       if (!parse_u64(val, &irq_gsi) || irq_gsi < 16 || irq_gsi > 23) return bad("--irq-gsi wants 16..23");
       i++;
+    } else if (a == "--irq-tour") {
+      do_tour = true;
+    } else if ((a == "--tour-io" || a == "--tour-ipi" || a == "--tour-timer" || a == "--tour-dev") && has_val) {
+      if (!parse_u64(val, &x)) return bad("bad " + a + " " + val);
+      (a == "--tour-io" ? tour.io : a == "--tour-ipi" ? tour.ipi : a == "--tour-timer" ? tour.timer : tour.dev) = x;
+      tour_given = true;
+      i++;
     } else if (a == "--garbage" && has_val) {
       if (!parse_u64(val, &seed)) return bad("bad --garbage " + val);
       do_garbage = true;
@@ -541,11 +554,12 @@ int main(int argc, char **argv) {
       return bad("");
     }
   }
-  int actions = do_probe + !o.images.empty() + do_bench + do_bench_irq + do_garbage;
+  int actions = do_probe + !o.images.empty() + do_bench + do_bench_irq + do_garbage + do_tour;
   if (actions != 1)
-    return bad(actions ? "--probe, --load, --bench-io, --bench-irq and --garbage exclude each other" : "");
+    return bad(actions ? "--probe, --load, --bench-io, --bench-irq, --garbage and --irq-tour exclude each other" : "");
   if (all_modes && !do_garbage) return bad("--mode all only goes with --garbage");
   if (o.uart && o.images.empty()) return bad("--uart goes with --load");
+  if (tour_given && !do_tour) return bad("--tour-io, --tour-ipi, --tour-timer and --tour-dev go with --irq-tour");
 
   // The launcher's own device first; the kernel's KVM when minikvm is
   // not loaded (the same ABI, so the same guests run).
@@ -557,6 +571,10 @@ int main(int argc, char **argv) {
   if (o.mem_mib << 20 < kStackBase + o.vcpus * kStackSize) return bad("--mem too small");
   if (do_bench) return bench_io(o, bench_n);
   if (do_bench_irq) return bench_irq(o, irq_kind, bench_n, timer_count, static_cast<int>(irq_gsi));
+  if (do_tour) {
+    if (!timeout_given) o.timeout_s = kTourDefaultTimeout;
+    return irq_tour(o, tour);
+  }
   if (do_garbage) {
     o.garbage = true;
     o.quiet = true;

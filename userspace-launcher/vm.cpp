@@ -60,6 +60,7 @@ struct Shared {
   const Options *opt = nullptr;
   int vm_fd = -1;  // KVM_IRQ_LINE (Options::irq_line_gsi)
   Uart16550 *uart = nullptr;  // --uart: COM1's ports
+  PortDevice *ports = nullptr;  // Machine::set_port_device (--irq-tour)
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::condition_variable cv;
@@ -191,6 +192,8 @@ void vcpu_loop(Shared *sh, unsigned index, int fd, kvm_run *run, VcpuResult *res
           for (unsigned i = 0; i < count; i++) sh->uart->io(port, out, data + i * size);
           if (!out && size > 1)
             for (unsigned i = 0; i < count; i++) std::memset(data + i * size + 1, 0, size - 1);
+        } else if (sh->ports && sh->ports->handles(port, out)) {
+          for (unsigned i = 0; i < count; i++) sh->ports->io(port, out, data + i * size, size);
         } else if (out && port == kPortDebugcon) {
           // Like Bochs' port E9 hack: the low byte of each element.
           for (unsigned i = 0; i < count; i++) con.put(data[i * size]);
@@ -476,6 +479,12 @@ int Machine::attach_uart() {
   return st;
 }
 
+void Machine::attach_console_uart() {
+  // No start(): without an irqfd the UART's interrupt output goes nowhere,
+  // and in_fd -1 means no receiver input.
+  uart_.reset(new Uart16550(kUartCom1Base, kUartCom1Gsi, -1, 1));
+}
+
 void Machine::stop_uart() {
   if (uart_) uart_->stop();
 }
@@ -497,6 +506,7 @@ int Machine::run(const Options &opt, RunResult *result) {
   sh.opt = &opt;
   sh.vm_fd = vm_fd_;
   sh.uart = uart_.get();
+  sh.ports = port_device_;
   unsigned n = vcpu_fds_.size();
   result->vcpus.assign(n, VcpuResult{});
   for (unsigned i = 0; i < n; i++) result->vcpus[i].index = i;

@@ -12,6 +12,7 @@
 . /payload/upstream.sh
 . /payload/garbage.sh
 . /payload/uart.sh
+. /payload/tour.sh
 
 VMM=$(cat /payload/vmm)
 KO=/payload/minikvm.ko
@@ -123,6 +124,7 @@ if [ $EXPECT = vmx ]; then
 	abi_suites minikvm /dev/minikvm minikvm
 	launcher_suite minikvm /dev/minikvm
 	uart_suite /dev/minikvm minikvm
+	tour_suite /dev/minikvm minikvm
 	# VT-d posting through the irq-bypass manager, seen by a test producer
 	# (selftests/irqbypass): needs APICv (a posted-interrupt descriptor).
 	step "insmod minikvm_bypass_test" insmod /payload/minikvm_bypass_test.ko
@@ -146,6 +148,7 @@ if [ $EXPECT = vmx ]; then
 		suite "minikvm(apicv=0) $t" env MINIKVM_DEV=/dev/minikvm MINIKVM_EXPECT=minikvm $BIN/$t
 	done
 	uart_suite /dev/minikvm "minikvm(apicv=0)"
+	tour_suite /dev/minikvm "minikvm(apicv=0)"
 	step "rmmod minikvm (apicv=0)" rmmod minikvm
 	# No APIC-access page either: only the TPR shadow is left.
 	step "insmod minikvm enable_apicv=0 flexpriority=0" insmod $KO $MK_QUIRKS enable_apicv=0 flexpriority=0
@@ -173,6 +176,7 @@ ioctl_suite "reference-kvm dev_ioctl_test" /dev/kvm kvm
 abi_suites reference-kvm /dev/kvm kvm
 launcher_suite reference-kvm /dev/kvm
 uart_suite /dev/kvm reference-kvm
+tour_suite /dev/kvm reference-kvm
 step "insmod minikvm_bypass_test (reference)" insmod /payload/minikvm_bypass_test.ko
 suite "reference-kvm posting_test" env MINIKVM_DEV=/dev/kvm /payload/posting_test
 step "rmmod minikvm_bypass_test (reference)" rmmod minikvm_bypass_test
