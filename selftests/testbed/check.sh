@@ -63,14 +63,14 @@ GUEST_TESTS="modes_test pio_test mmio_test cpuid_test msr_test exception_test en
 # The in-kernel irqchip (Documentation/interrupts.md): LAPIC, IOAPIC, PIC,
 # MSI and routing, PIT, their ioctls, and a hostile guest.
 GUEST_TESTS="$GUEST_TESTS lapic_timer_test ipi_test initsipi_test x2apic_test tpr_test"
-GUEST_TESTS="$GUEST_TESTS irqchip_ioctl_test ioapic_test pic_test msi_test pit_test irq_hostile_test"
+GUEST_TESTS="$GUEST_TESTS irqchip_ioctl_test ioapic_test pic_test msi_test pit_test irq_hostile_test irq_spread_test"
 # The fast path (Documentation/fast-path.md): irqfd and ioeventfd, the split
 # irqchip, APIC virtualization.
 FAST_TESTS="irqfd_test split_irqchip_test apicv_test"
 GUEST_TESTS="$GUEST_TESTS $FAST_TESTS"
 # Every suite that delivers interrupts: run again on minikvm with APICv off.
 IRQ_SUITES="lapic_timer_test ipi_test initsipi_test x2apic_test tpr_test irqchip_ioctl_test"
-IRQ_SUITES="$IRQ_SUITES ioapic_test pic_test msi_test pit_test irq_hostile_test $FAST_TESTS"
+IRQ_SUITES="$IRQ_SUITES ioapic_test pic_test msi_test pit_test irq_hostile_test irq_spread_test $FAST_TESTS"
 abi_suites() { # label dev expect
 	for t in vm_ioctl_test vcpu_ioctl_test; do
 		suite "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
