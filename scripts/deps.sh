@@ -11,6 +11,11 @@ pkgs=(
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1 xz-utils
 	qemu-system-x86 bochs bochsbios vgabios
 	busybox-static cpio isolinux syslinux-common xorriso
+	# Tracing (issue 6): bpftrace and bpftool run on the host and, from the
+	# testbed.py --trace-tools CD, in the guests; libbpf-dev, clang, llvm,
+	# libelf-dev and zlib1g-dev build BPF programs against libbpf;
+	# gnuplot-nox draws the demo's histograms (scripts/demo_plot.py).
+	bpftrace bpftool libbpf-dev clang llvm libelf-dev zlib1g-dev gnuplot-nox
 )
 
 missing=()

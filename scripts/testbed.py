@@ -17,12 +17,13 @@ Usage:
   scripts/testbed.py --vmm {bochs,qemu} --payload DIR --workdir DIR
                      [--timeout SECONDS] [--cpus N] [--kver VER] [--quiet]
                      [--mem MIB] [--cmdline ARGS] [--bochs-ips N]
-                     [--bochs-native-tsc] [--build-only]
+                     [--bochs-native-tsc] [--trace-tools] [--build-only]
   scripts/testbed.py --self-test        (tests of the KTAP parser)
 
 --timeout (default 1200) is wall-clock seconds from the emulator's start;
 --kver defaults to scripts/kver.sh's choice (which honours $KVER).  The
-guest's /init exports TESTBED_VMM, TESTBED_CPUS and TESTBED_KVER to run.sh.
+guest's /init exports TESTBED_VMM, TESTBED_CPUS, TESTBED_KVER and
+TESTBED_TRACE_TOOLS (1 with --trace-tools, else 0) to run.sh.
 
 The payload directory must contain run.sh.  It is copied to /payload in the
 guest and run there as "cd /payload && sh ./run.sh" with stdin from
@@ -32,6 +33,16 @@ applets, the kernel's kvm.ko, kvm-intel.ko, kvm-amd.ko, irqbypass.ko and their
 dependencies flat in /kmods/, and the shared libraries (plus the dynamic
 loader and libgcc_s.so.1) of every dynamically linked ELF in the payload at
 their host paths.
+
+--trace-tools gives the guest bpftrace and bpftool (about 200 MB with their
+libraries) on an ISO 9660 CD-ROM that the guest reads lazily: for bochs in
+the boot ISO, for qemu as a second ISO (built once, kept in $TESTBED_CACHE,
+default <tmpdir>/minikvm-testbed-cache-<uid>, while the host's files stay
+the same); the initramfs gets the modules that mount it (ata_piix, sr_mod,
+isofs and dependencies) in /kmods/.  run.sh then calls trace_tools_setup
+from /testbed/trace_tools.sh (scripts/testbed/trace_tools.sh, always in the
+initramfs), which mounts it and installs /usr/bin/bpftrace and
+/usr/sbin/bpftool.  See "bpftrace in the guest" in Documentation/testbed.md.
 
 Files written to the work directory (paths are fixed):
   initrd.gz      the initramfs            init.sh       a copy of its /init
@@ -51,6 +62,7 @@ and at least one passed; 1 on test failure; 2 on a usage or setup error.
 import argparse
 import fcntl
 import gzip
+import hashlib
 import json
 import lzma
 import os
@@ -60,10 +72,12 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 KTAP_SH = os.path.join(SCRIPT_DIR, "testbed", "ktap.sh")
+TRACE_TOOLS_SH = os.path.join(SCRIPT_DIR, "testbed", "trace_tools.sh")
 KVER_SH = os.path.join(SCRIPT_DIR, "kver.sh")
 
 BEGIN_MARKER = "MINIKVM-TESTBED-BEGIN"
@@ -432,7 +446,47 @@ def self_test():
             print("     got  %s failures=%s plan=%s" %
                   (got.as_tuple(), got.failures, got.has_plan))
     print("parser self-test: %d of %d cases failed" % (bad, len(SELF_TESTS)))
-    return 1 if bad else 0
+    ok = self_test_mirror()
+    print("%s trace tree mirrors host symlinks" % ("ok  " if ok else "FAIL"))
+    return 1 if bad or not ok else 0
+
+
+def self_test_mirror():
+    """_mirror_host_path on a made-up merged-/usr layout: a relative
+    directory symlink (lib -> usr/lib), an absolute one that must become
+    relative, a library symlink chain; then every link, resolved inside a
+    tree rooted elsewhere, must reach the file."""
+    with tempfile.TemporaryDirectory() as t:
+        t = os.path.realpath(t)
+        os.makedirs(t + "/usr/lib/gnu")
+        os.makedirs(t + "/usr/lib64")
+        with open(t + "/usr/lib/gnu/libx.so.1.2", "w") as f:
+            f.write("x")
+        os.symlink("usr/lib", t + "/lib")
+        os.symlink("libx.so.1.2", t + "/usr/lib/gnu/libx.so.1")
+        os.symlink(t + "/lib/gnu/libx.so.1", t + "/usr/lib64/ld.so")
+        entries = {}
+        _mirror_host_path(t + "/lib64/../usr/lib64/ld.so", entries)
+        want = {
+            t + "/usr/lib64/ld.so": ("link", "../../lib/gnu/libx.so.1"),
+            t + "/lib": ("link", "usr/lib"),
+            t + "/usr/lib/gnu/libx.so.1": ("link", "libx.so.1.2"),
+            t + "/usr/lib/gnu/libx.so.1.2": ("file",
+                                             t + "/usr/lib/gnu/libx.so.1.2"),
+        }
+        if entries != want:
+            print("     want %s\n     got  %s" % (want, entries))
+            return False
+        # Resolve in a tree at a different root, as the guest does.
+        for p, (kind, what) in entries.items():
+            if kind != "link":
+                continue
+            tree = "/elsewhere" + p
+            cur = os.path.normpath(os.path.join(os.path.dirname(tree), what))
+            if not cur.startswith("/elsewhere" + t + "/"):
+                print("     %s leaves the tree: %s" % (p, cur))
+                return False
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -568,6 +622,7 @@ INIT_TEMPLATE = r"""#!/bin/busybox sh
 exec </dev/null >/dev/console 2>&1
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
 export TESTBED_VMM=@VMM@ TESTBED_CPUS=@CPUS@ TESTBED_KVER=@KVER@
+export TESTBED_TRACE_TOOLS=@TRACE_TOOLS@
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mkdir -p /dev/pts /dev/shm
@@ -727,14 +782,15 @@ def add_payload(cpio, hdir, gdir, root, elves, seen):
                 elves.append(hp)
 
 
-def build_initramfs(args, kver, workdir):
+def build_initramfs(args, kver, workdir, trace_tools=None):
     vmm = args.vmm
     payload = os.path.abspath(args.payload)
     if not os.path.isfile(os.path.join(payload, "run.sh")):
         raise SetupError("payload %s has no run.sh" % payload)
     need_file(HOST_BUSYBOX, "busybox-static")
-    if not os.path.isfile(KTAP_SH):
-        raise SetupError("%s is missing" % KTAP_SH)
+    for f in (KTAP_SH, TRACE_TOOLS_SH):
+        if not os.path.isfile(f):
+            raise SetupError("%s is missing" % f)
     moddir = "/lib/modules/%s" % kver
     if not os.path.isdir(moddir):
         raise SetupError("%s not found: install linux-image-%s" %
@@ -753,18 +809,33 @@ def build_initramfs(args, kver, workdir):
         cpio.file("/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
         cpio.file("/etc/group", b"root:x:0:\n")
         init = (INIT_TEMPLATE.replace("@VMM@", vmm)
-                .replace("@CPUS@", str(args.cpus)).replace("@KVER@", kver))
+                .replace("@CPUS@", str(args.cpus)).replace("@KVER@", kver)
+                .replace("@TRACE_TOOLS@", "1" if trace_tools else "0"))
         cpio.file("/init", init.encode(), 0o755)
         with open(os.path.join(workdir, "init.sh"), "w") as f:
             f.write(init)
 
         cpio.host_file("/bin/busybox", HOST_BUSYBOX, 0o755)
         cpio.host_file("/testbed/ktap.sh", KTAP_SH, 0o644)
+        # Always there, so that trace_tools_setup can say what is missing.
+        cpio.host_file("/testbed/trace_tools.sh", TRACE_TOOLS_SH, 0o644)
 
         mods = module_closure(kver, vmm)
         for m in mods:
             cpio.file("/kmods/" + module_guest_name(m), read_module(m),
                       0o644, m)
+        if trace_tools:
+            # The modules that mount the CD, in load order, and the key
+            # that tells trace_tools_setup whether the CD matches.
+            tmods = module_load_order(kver, vmm, TRACE_TOOLS_MODULES)
+            for m in tmods:
+                cpio.file("/kmods/" + module_guest_name(m), read_module(m),
+                          0o644, m)
+            cpio.file("/testbed/trace_tools.modules", "".join(
+                module_guest_name(m) + "\n" for m in tmods).encode())
+            cpio.file("/testbed/trace_tools.key",
+                      (trace_tools.key + "\n").encode())
+            mods = mods + [m for m in tmods if m not in mods]
 
         # The payload, keeping modes.
         elves = []
@@ -801,6 +872,262 @@ def build_initramfs(args, kver, workdir):
 
 
 # ---------------------------------------------------------------------------
+# Trace tools (--trace-tools): bpftrace and bpftool on a CD-ROM
+# ---------------------------------------------------------------------------
+#
+# bpftrace needs about 200 MB of shared libraries (libLLVM-14 alone is 105
+# MiB).  In the initramfs they would cost every boot: the guest decompresses
+# the initramfs itself (in Bochs, emulated: minutes for 200 MB) and keeps it
+# in RAM.  On an ISO 9660 CD-ROM the guest reads only the pages it touches,
+# when it touches them.  The tree mirrors the host's paths under trace/ in
+# the image (trace/usr/bin/bpftrace, trace/lib -> usr/lib, ...), symlinks made
+# relative so that they resolve inside the tree wherever the CD is mounted;
+# the guest runs the programs through the CD's dynamic loader with
+# --library-path (scripts/testbed/trace_tools.sh), so nothing has to be at
+# its host path in the guest.  Files are grafted into the image straight
+# from their host paths (xorriso -graft-points): the 200 MB are never
+# copied, only written once into the ISO.  QEMU gets the tree as a second
+# ISO, built once and kept in the cache directory while the host files do
+# not change; Bochs boots from its ISO (ata0-master), which is rebuilt for
+# every run anyway, so the tree is grafted into that one.
+
+TRACE_TOOLS_PROGRAMS = [("/usr/bin/bpftrace", "bpftrace"),
+                        ("/usr/sbin/bpftool", "bpftool")]
+# What the guest needs to mount the CD: the PIIX IDE controller that both
+# Bochs and QEMU's "pc" machine emulate (ata_piix on libata), the SCSI
+# CD-ROM driver libata presents ATAPI drives through (sr_mod), ISO 9660.
+TRACE_TOOLS_MODULES = ["ata_piix", "sr_mod", "isofs"]
+TRACE_TOOLS_DIR = "trace"               # the tree's directory in the image
+TRACE_TOOLS_ENV = "testbed-trace-tools.env"
+TRACE_TOOLS_VOLID = "MINIKVM_TRACE"
+# Bump when the layout of the tree or the env file changes (cache key).
+TRACE_TOOLS_LAYOUT = 1
+
+
+def elf_interp(path):
+    """The PT_INTERP string (the dynamic loader) of an ELF file, or None."""
+    with open(path, "rb") as f:
+        hdr = f.read(64)
+        if len(hdr) < 64 or hdr[:4] != b"\x7fELF" or hdr[4] != 2 or \
+                hdr[5] != 1:
+            return None         # only 64-bit little-endian is needed here
+        phoff = int.from_bytes(hdr[32:40], "little")
+        phentsize = int.from_bytes(hdr[54:56], "little")
+        phnum = int.from_bytes(hdr[56:58], "little")
+        for k in range(phnum):
+            f.seek(phoff + k * phentsize)
+            ph = f.read(56)
+            if int.from_bytes(ph[0:4], "little") == 3:      # PT_INTERP
+                off = int.from_bytes(ph[8:16], "little")
+                size = int.from_bytes(ph[32:40], "little")
+                f.seek(off)
+                return f.read(size).split(b"\0")[0].decode()
+    return None
+
+
+def _mirror_host_path(path, entries, depth=0):
+    """Record in entries (tree path -> ("file", host path) or ("link",
+    relative target)) what it takes to reach host path `path` inside the
+    tree as it is reached on the host: every symlink on the way, then the
+    file."""
+    if depth > 40:
+        raise SetupError("too many levels of symlinks at %s" % path)
+    parts = os.path.normpath(path).strip("/").split("/")
+    cur = ""
+    for i, part in enumerate(parts):
+        cur += "/" + part
+        if os.path.islink(cur):
+            target = os.path.normpath(os.path.join(os.path.dirname(cur),
+                                                   os.readlink(cur)))
+            entries[cur] = ("link",
+                            os.path.relpath(target, os.path.dirname(cur)))
+            rest = parts[i + 1:]
+            _mirror_host_path(os.path.join(target, *rest), entries,
+                              depth + 1)
+            return
+    if not os.path.isfile(cur):
+        raise SetupError("trace tools: %s is not a regular file" % cur)
+    entries[cur] = ("file", cur)
+
+
+def trace_tools_manifest():
+    """What goes into the trace tree: (entries, env file text, the cache
+    key)."""
+    entries = {}
+    libdirs = []
+    interp = None
+    programs = []
+    for prog, package in TRACE_TOOLS_PROGRAMS:
+        need_file(prog, package)
+        programs.append(prog)
+        _mirror_host_path(prog, entries)
+        pi = elf_interp(prog)
+        if pi is None:
+            raise SetupError("trace tools: %s has no dynamic loader "
+                             "(PT_INTERP)" % prog)
+        if interp not in (None, pi):
+            raise SetupError("trace tools: %s wants loader %s, another "
+                             "program %s" % (prog, pi, interp))
+        interp = pi
+        libs = shared_libs(prog)
+        g = find_libgcc_s()         # dlopen'ed by glibc for thread cancel
+        if g:
+            libs.append(g)
+        for lib in libs:
+            _mirror_host_path(lib, entries)
+            d = os.path.dirname(os.path.normpath(lib))
+            if os.path.normpath(lib) != os.path.normpath(interp) and \
+                    d not in libdirs:
+                libdirs.append(d)
+    _mirror_host_path(interp, entries)
+    for p in entries:
+        if "=" in p or "\\" in p or "\n" in p:
+            raise SetupError("trace tools: cannot graft %r into an ISO" % p)
+    h = hashlib.sha256()
+    h.update(("layout %d\n" % TRACE_TOOLS_LAYOUT).encode())
+    for p in sorted(entries):
+        kind, what = entries[p]
+        h.update(("%s %s %s" % (p, kind, what)).encode())
+        if kind == "file":
+            st = os.stat(p)
+            h.update((" %d %d %d" % (st.st_size, st.st_mtime_ns,
+                                     st.st_ino)).encode())
+        h.update(b"\n")
+    key = h.hexdigest()[:16]
+    env = ("# Generated by scripts/testbed.py --trace-tools.  Paths are the\n"
+           "# build host's, relative to the %s/ directory of this image.\n"
+           "TRACE_TOOLS_KEY=%s\n"
+           "TRACE_TOOLS_LOADER=%s\n"
+           "TRACE_TOOLS_LIBPATH=%s\n"
+           "TRACE_TOOLS_PROGRAMS='%s'\n" %
+           (TRACE_TOOLS_DIR, key, interp, ":".join(libdirs),
+            " ".join(programs)))
+    return entries, env, key
+
+
+def trace_tools_cache_root():
+    return os.environ.get("TESTBED_CACHE") or os.path.join(
+        tempfile.gettempdir(), "minikvm-testbed-cache-%d" % os.getuid())
+
+
+class TraceTools:
+    """The trace tree of one manifest, kept in the cache directory:
+    stage/ holds the symlinks and the env file, graft-points the pathspecs
+    that put the stage and the host's files into an image, trace.iso (made
+    on demand) the image QEMU attaches."""
+
+    def __init__(self, vmm):
+        self.vmm = vmm
+        self.entries, self.env, self.key = trace_tools_manifest()
+        self.root = trace_tools_cache_root()
+        self.dir = os.path.join(self.root, "trace-tools-" + self.key)
+        self.graft_list = os.path.join(self.dir, "graft-points")
+        self.iso = os.path.join(self.dir, "trace.iso")
+        self.iso_seconds = None     # xorriso time if built in this run
+        self.size = sum(os.path.getsize(p) for p, (k, _) in
+                        self.entries.items() if k == "file")
+
+    def _lock(self):
+        os.makedirs(self.root, exist_ok=True)
+        lock = open(os.path.join(self.root, "trace-tools.lock"), "a")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return lock
+
+    def _build_stage(self):
+        tmp = "%s.tmp-%d" % (self.dir, os.getpid())
+        shutil.rmtree(tmp, ignore_errors=True)
+        stage = os.path.join(tmp, "stage", TRACE_TOOLS_DIR)
+        os.makedirs(stage)
+        specs = ["%s=%s" % (TRACE_TOOLS_DIR, stage.replace(tmp, self.dir))]
+        for p in sorted(self.entries):
+            kind, what = self.entries[p]
+            if kind == "link":
+                sp = stage + p
+                os.makedirs(os.path.dirname(sp), exist_ok=True)
+                os.symlink(what, sp)
+            else:
+                specs.append("%s%s=%s" % (TRACE_TOOLS_DIR, p, what))
+        with open(os.path.join(stage, TRACE_TOOLS_ENV), "w") as f:
+            f.write(self.env)
+        with open(os.path.join(tmp, "graft-points"), "w") as f:
+            f.write("".join(s + "\n" for s in specs))
+        os.rename(tmp, self.dir)
+        # One tree per host state is enough: drop those of older states.
+        for name in os.listdir(self.root):
+            if name.startswith("trace-tools-") and \
+                    os.path.join(self.root, name) != self.dir:
+                shutil.rmtree(os.path.join(self.root, name),
+                              ignore_errors=True)
+
+    def prepare(self, want_iso):
+        lock = self._lock()
+        try:
+            if not os.path.isfile(self.graft_list):
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self._build_stage()
+            if want_iso and not os.path.isfile(self.iso):
+                xorriso = need_tool("xorriso", "xorriso")
+                t0 = time.monotonic()
+                tmp = self.iso + ".tmp"
+                xlog = os.path.join(self.dir, "xorriso.log")
+                with open(xlog, "w") as f:
+                    r = subprocess.run(
+                        [xorriso, "-as", "mkisofs", "-R", "-V",
+                         TRACE_TOOLS_VOLID, "-o", tmp, "-graft-points",
+                         "-path-list", self.graft_list],
+                        stdin=subprocess.DEVNULL, stdout=f,
+                        stderr=subprocess.STDOUT)
+                if r.returncode != 0:
+                    raise SetupError("xorriso failed (exit %d) making the "
+                                     "trace tools ISO, see %s" %
+                                     (r.returncode, xlog))
+                os.rename(tmp, self.iso)
+                self.iso_seconds = time.monotonic() - t0
+                log(self.vmm, "trace tools: made %s (%.0f MiB) in %.1f s" %
+                    (self.iso, os.path.getsize(self.iso) / 1048576.0,
+                     self.iso_seconds))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+
+
+def module_load_order(kver, vmm, names):
+    """Host paths of the modules `names` and of everything they depend on,
+    each after its dependencies (the order insmod needs)."""
+    modinfo = need_tool("modinfo", "kmod")
+    order = []
+    state = {}
+
+    def field(name, what):
+        r = subprocess.run([modinfo, "-k", kver, "-F", what, name],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        return r.returncode, r.stdout.strip(), r.stderr.strip()
+
+    def visit(name):
+        key = name.replace("-", "_")
+        if key in state:
+            return
+        state[key] = "visiting"
+        rc, out, err = field(name, "filename")
+        fname = out.splitlines()[0] if out else ""
+        if rc != 0 or not fname:
+            raise SetupError("module %s not found for %s: %s" %
+                             (name, kver, err))
+        if fname != "(builtin)" and fname.startswith("/"):
+            _, deps, _ = field(name, "depends")
+            for dep in deps.replace("\n", ",").split(","):
+                if dep.strip():
+                    visit(dep.strip())
+            order.append(fname)
+        state[key] = "done"
+
+    for n in names:
+        visit(n)
+    return order
+
+
+# ---------------------------------------------------------------------------
 # Emulators
 # ---------------------------------------------------------------------------
 
@@ -829,7 +1156,7 @@ def unshare_net_works():
     return path if r.returncode == 0 else None
 
 
-def prepare_qemu(args, kver, workdir, initrd, serial):
+def prepare_qemu(args, kver, workdir, initrd, serial, trace_tools=None):
     qemu = need_tool("qemu-system-x86_64", "qemu-system-x86")
     cmd = [qemu, "-accel", "tcg", "-cpu", "max", "-m", str(args.mem),
            "-smp", str(args.cpus),
@@ -837,6 +1164,12 @@ def prepare_qemu(args, kver, workdir, initrd, serial):
            "-append", args.cmdline + " panic=-1",
            "-nographic", "-monitor", "none", "-serial", "file:" + serial,
            "-nic", "none", "-no-reboot"]
+    if trace_tools:
+        # The cached image, shared read-only by every run: an ATAPI CD-ROM
+        # on the PIIX IDE controller of the "pc" machine (secondary master).
+        trace_tools.prepare(want_iso=True)
+        cmd += ["-drive", "file=%s,format=raw,if=ide,index=2,media=cdrom,"
+                "readonly=on" % trace_tools.iso]
     return cmd, None
 
 
@@ -872,7 +1205,7 @@ LABEL testbed
 """
 
 
-def prepare_bochs(args, kver, workdir, initrd, serial):
+def prepare_bochs(args, kver, workdir, initrd, serial, trace_tools=None):
     bochs = need_tool("bochs", "bochs")
     need_file(BOCHS_BIOS, "bochsbios")
     need_file(BOCHS_VGABIOS, "vgabios")
@@ -902,16 +1235,28 @@ def prepare_bochs(args, kver, workdir, initrd, serial):
     iso = os.path.join(workdir, "testbed.iso")
     if os.path.exists(iso):
         os.unlink(iso)
+    extra = []
+    if trace_tools:
+        # The trace tree goes into the boot image itself (Rock Ridge for the
+        # symlinks, modes and long names): BIOS and isolinux read only the
+        # kernel and the initramfs from it, so boot time does not change.
+        trace_tools.prepare(want_iso=False)
+        extra = ["-R", "-graft-points", "-path-list", trace_tools.graft_list]
+    t0 = time.monotonic()
     with open(os.path.join(workdir, "xorriso.log"), "w") as xlog:
         r = subprocess.run([xorriso, "-as", "mkisofs", "-o", iso,
                             "-b", "isolinux/isolinux.bin",
                             "-c", "isolinux/boot.cat", "-no-emul-boot",
-                            "-boot-load-size", "4", "-boot-info-table",
-                            isodir], stdin=subprocess.DEVNULL,
+                            "-boot-load-size", "4", "-boot-info-table"] +
+                           extra + [isodir], stdin=subprocess.DEVNULL,
                            stdout=xlog, stderr=subprocess.STDOUT)
     if r.returncode != 0:
         raise SetupError("xorriso failed (exit %d), see %s" %
                          (r.returncode, os.path.join(workdir, "xorriso.log")))
+    if trace_tools:
+        log(args.vmm, "trace tools: boot ISO with the trace tree (%.0f MiB) "
+            "made in %.1f s" % (os.path.getsize(iso) / 1048576.0,
+                                time.monotonic() - t0))
 
     bochsrc = os.path.join(workdir, "bochsrc")
     bochslog = os.path.join(workdir, "bochs.log")
@@ -1109,6 +1454,11 @@ def main(argv=None):
                     help="do not add tsc_early_khz=IPS/1000 to the Bochs "
                     "guest's command line (the guest then takes the TSC for "
                     "3.5 GHz, see BOCHS_TSC_NOTE in this script)")
+    ap.add_argument("--trace-tools", action="store_true",
+                    help="give the guest bpftrace and bpftool on a CD-ROM "
+                    "(the boot ISO for bochs, a second cached ISO for qemu) "
+                    "and the modules to mount it; a plan calls "
+                    "trace_tools_setup from /testbed/trace_tools.sh")
     ap.add_argument("--build-only", action="store_true",
                     help="build the initramfs (and the ISO for bochs), "
                     "do not boot")
@@ -1164,12 +1514,16 @@ def run(args, runner):
             "tsc_early_khz=" not in args.cmdline:
         args.cmdline += " tsc_early_khz=%d" % (args.bochs_ips // 1000)
 
-    initrd, mods, n_elves, libs = build_initramfs(args, kver, workdir)
+    trace_tools = TraceTools(vmm) if args.trace_tools else None
+    initrd, mods, n_elves, libs = build_initramfs(args, kver, workdir,
+                                                  trace_tools)
     serial = os.path.join(workdir, "serial.log")
     if vmm == "qemu":
-        cmd, rfb_log = prepare_qemu(args, kver, workdir, initrd, serial)
+        cmd, rfb_log = prepare_qemu(args, kver, workdir, initrd, serial,
+                                    trace_tools)
     else:
-        cmd, rfb_log = prepare_bochs(args, kver, workdir, initrd, serial)
+        cmd, rfb_log = prepare_bochs(args, kver, workdir, initrd, serial,
+                                     trace_tools)
     build_seconds = time.monotonic() - t_start
     log(vmm, "kernel %s, %d CPU(s), initramfs %s (%.1f MiB, modules: %s, "
         "%d dynamic ELF(s), %d libraries), built in %.1f s" %
@@ -1249,6 +1603,7 @@ def run(args, runner):
         "guest_uptime_end": _float(st["info"].get("uptime_end")),
         "bochs_ips": args.bochs_ips if vmm == "bochs" else None,
         "cmdline": args.cmdline,
+        "trace_tools": trace_tools.key if trace_tools else None,
         "command": cmd,
     }
     with open(os.path.join(workdir, "results.json"), "w") as f:
