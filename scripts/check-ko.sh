@@ -61,7 +61,7 @@ build-no-warnings)
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	cp "$top/Kbuild" "$tmp/"
-	(cd "$top" && git ls-files -co --exclude-standard kmod | grep -vE '\.(o|ko|cmd|mod)$' | cpio -pdm --quiet "$tmp")
+	(cd "$top" && git ls-files -co --exclude-standard kmod uapi | grep -vE '\.(o|ko|cmd|mod)$' | cpio -pdm --quiet "$tmp")
 	make -s -C "$kdir" M="$tmp" modules >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "build failed"; }
 	if grep -iE 'warning' "$tmp/log"; then fail "the module build printed warnings"; fi
 	[ -f "$tmp/kmod/minikvm.ko" ] || fail "no module produced"

@@ -94,7 +94,7 @@ int Vcpu::init() {
   // IA32_APIC_BASE.BSP says so (kvm_vcpu_is_reset_bsp).
   bool bsp = id_ == vm_->boot_cpu_id();
   if (vm_->irqchip_in_kernel() || vm_->irqchip_split()) {
-    lapic_ = new (nothrow) irq::Lapic(id_, *this, vm_->apic_bus());
+    lapic_ = new (nothrow) irq::Lapic(id_, *this, vm_->apic_bus(), vm_->trace_id());
     if (!lapic_ || lapic_->init())
       return -ENOMEM;
     lapic_->reset(bsp);
@@ -1114,6 +1114,10 @@ out:
   if (run_->kvm_valid_regs)
     store_sync_regs();
   post_run_save();
+  // Every return of KVM_RUN but the argument check above (KVM's
+  // kvm_userspace_exit: the exit reason, and the errno when r < 0).
+  if (mk_trace_on[MK_TP_USERSPACE_EXIT])
+    mk_trace_userspace_exit(vm_->trace_id(), id_, run_->exit_reason, static_cast<int>(r));
   return r;
 }
 
@@ -1220,7 +1224,15 @@ long Vcpu::ioctl(unsigned int cmd, unsigned long arg) {
     case KVM_GET_LAPIC: r = get_lapic(arg); break;
     case KVM_SET_LAPIC: r = set_lapic(arg); break;
     case KVM_INTERRUPT: r = interrupt(arg); break;
-    case KVM_NMI: queue_nmi(); r = 0; break;
+    case KVM_NMI:
+      // An NMI the LAPIC latches (KVM's kvm_inject_nmi): the LAPIC's
+      // accept event with its own origin, so tools tell it from NMI IPIs.
+      if (mk_trace_on[MK_TP_APIC_ACCEPT])
+        mk_trace_apic_accept(vm_->trace_id(), id_, lapic_ ? lapic_->id() : id_, 2,
+                             static_cast<u8>(irq::Delivery::kNmi), 0, 0, MINIKVM_ORIGIN_NMI_IOCTL);
+      queue_nmi();
+      r = 0;
+      break;
     // The guest's TSC runs at the host's rate (no TSC scaling): guests and
     // VMMs convert TSC ticks with this (QEMU, the APIC guest tests).
     case KVM_GET_TSC_KHZ: r = mk_tsc_khz() ? static_cast<long>(mk_tsc_khz()) : -EIO; break;

@@ -143,9 +143,18 @@ void Vcpu::prepare_entry(int cpu) {
       // from IRR to ISR (SDM 10.8.4).
       if (from_pic && vm_->pic()) {
         vector = vm_->pic()->acknowledge();
+        // The PIC's INTR reaches the vCPU through LINT0 in ExtINT mode (or
+        // a disabled APIC): its vector is known at this INTA cycle, so the
+        // LAPIC "accepts" the ExtINT here (KVM has no event for it).
+        if (mk_trace_on[MK_TP_APIC_ACCEPT])
+          mk_trace_apic_accept(vm_->trace_id(), id_, lapic_->id(), static_cast<u8>(vector),
+                               static_cast<u8>(irq::Delivery::kExtInt), 0, 0, MINIKVM_ORIGIN_LVT);
       } else if (from_pic) {
         vector = user_irq_;  // split irqchip: KVM_INTERRUPT's ExtINT
         user_irq_ = -1;
+        if (mk_trace_on[MK_TP_APIC_ACCEPT])
+          mk_trace_apic_accept(vm_->trace_id(), id_, lapic_->id(), static_cast<u8>(vector),
+                               static_cast<u8>(irq::Delivery::kExtInt), 0, 0, MINIKVM_ORIGIN_LVT);
       } else {
         lapic_->acknowledge(static_cast<u8>(vector));
       }

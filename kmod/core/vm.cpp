@@ -21,6 +21,9 @@ namespace mk {
 
 namespace {
 long g_live_vms;
+// The last trace id given out (Vm::trace_id); u32 wraps after 4 billion
+// KVM_CREATE_VMs, which one module load does not reach.
+u32 g_last_trace_id;
 
 // Guest-physical address width: what the host's CPU can address and a
 // 4-level EPT translates (SDM 28.2.2), whichever is smaller.
@@ -43,6 +46,7 @@ int Vm::create(Vm **out) {
   if (!vm)
     return -ENOMEM;
   __atomic_fetch_add(&g_live_vms, 1, __ATOMIC_RELAXED);
+  vm->trace_id_ = __atomic_add_fetch(&g_last_trace_id, 1, __ATOMIC_RELAXED);
   int r = vm->init();
   if (r) {
     delete vm;
@@ -66,7 +70,7 @@ int Vm::init() {
   if (r)
     return r;
   vmx_acquired_ = true;
-  irqfds_ = new (nothrow) irq::Irqfds(*this, apic_bus_, this);
+  irqfds_ = new (nothrow) irq::Irqfds(*this, apic_bus_, this, trace_id_);
   ioeventfds_ = new (nothrow) io::Ioeventfds();
   if (!irqfds_ || !ioeventfds_ || irqfds_->init() || ioeventfds_->init())
     return -ENOMEM;

@@ -48,6 +48,11 @@ class Vm final : public FdObject,
 
   static long live_count();
 
+  // minikvm's number for this VM in its tracepoints (uapi/minikvm/trace.h
+  // "vm"): 1, 2, ... in creation order since the module was loaded, never
+  // reused while it stays loaded (a pointer or fd could be).
+  u32 trace_id() const { return trace_id_; }
+
   mmu::GuestMmu &mmu() { return *mmu_; }
   // EPT violation on gpa: maps guest RAM, or says it is MMIO.
   int handle_ept_violation(u64 gpa, u64 qual, mmu::EptFault *out);
@@ -137,10 +142,14 @@ class Vm final : public FdObject,
   long irqfd(unsigned long arg);
   long ioeventfd(unsigned long arg);
   long enable_cap(unsigned long arg);  // KVM_ENABLE_CAP on the VM (vm_irqfd.cpp)
-  int raise_gsi(u32 gsi, u32 source, bool level, bool line_status);
+  // trace_src: MINIKVM_GSI_SRC_* for the minikvm_set_gsi tracepoint.
+  int raise_gsi(u32 gsi, u32 source, bool level, bool line_status, u32 trace_src);
+  void trace_set_gsi(u32 gsi, bool level, const irq::RouteEntry *e, u32 n, u32 src);
+  void trace_msi(u32 address_lo, u32 address_hi, u32 data);
   void destroy_irqchip();
 
   long refs_ = 1;
+  u32 trace_id_ = 0;
   const void *mm_ = nullptr;  // the creating process's address space
   mmu::GuestMmu *mmu_ = nullptr;
   void *lock_ = nullptr;      // vCPU creation

@@ -39,8 +39,8 @@ long Vm::create_irqchip() {
     r = -EINVAL;  // as KVM: only before the first vCPU
   } else {
     r = -ENOMEM;
-    pic_ = new (nothrow) irq::Pic(*this);
-    ioapic_ = new (nothrow) irq::Ioapic(apic_bus_);
+    pic_ = new (nothrow) irq::Pic(*this, trace_id_);
+    ioapic_ = new (nothrow) irq::Ioapic(apic_bus_, trace_id_);
     routing_ = new (nothrow) irq::GsiRouting();
     if (pic_ && ioapic_ && routing_ && !pic_->init() && !ioapic_->init() && !routing_->init()) {
       r = routing_->set_default();
@@ -89,14 +89,46 @@ void Vm::destroy_irqchip() {
   ioapic_ = nullptr;
 }
 
-int Vm::set_gsi(u32 gsi, u32 source, bool level) { return raise_gsi(gsi, source, level, false); }
+int Vm::set_gsi(u32 gsi, u32 source, bool level) {
+  // GsiSink callers are the in-kernel ones (KVM_IRQ_LINE comes through
+  // irq_line()): the PIT with its own source id; irqfds, which raise an edge
+  // with the userspace source id (as KVM) or, with a resampler, hold the
+  // resample source's line up; the resampler, which lowers that line.
+  u32 src = MINIKVM_GSI_SRC_IRQFD;
+  if (source == irq::kSourcePit)
+    src = MINIKVM_GSI_SRC_KERNEL;
+  else if (source == irq::kSourceResample && !level)
+    src = MINIKVM_GSI_SRC_RESAMPLE;
+  return raise_gsi(gsi, source, level, false, src);
+}
 
-int Vm::raise_gsi(u32 gsi, u32 source, bool level, bool line_status) {
+void Vm::trace_set_gsi(u32 gsi, bool level, const irq::RouteEntry *e, u32 n, u32 src) {
+  u32 kinds = 0;
+  for (u32 i = 0; i < n; i++) {
+    if (e[i].type == KVM_IRQ_ROUTING_MSI)
+      kinds |= MINIKVM_ROUTE_MSI;
+    else if (e[i].chip == KVM_IRQCHIP_IOAPIC)
+      kinds |= MINIKVM_ROUTE_IOAPIC;
+    else if (e[i].chip == KVM_IRQCHIP_PIC_SLAVE)
+      kinds |= MINIKVM_ROUTE_PIC_SLAVE;
+    else
+      kinds |= MINIKVM_ROUTE_PIC_MASTER;
+  }
+  mk_trace_set_gsi(trace_id_, gsi, level, n, kinds, src);
+}
+
+void Vm::trace_msi(u32 address_lo, u32 address_hi, u32 data) {
+  mk_trace_msi_set_irq(trace_id_, data, static_cast<u64>(address_hi) << 32 | address_lo);
+}
+
+int Vm::raise_gsi(u32 gsi, u32 source, bool level, bool line_status, u32 trace_src) {
   // Split irqchip: the routing table has MSI routes only.
   if (!irqchip_in_kernel() && !irqchip_split())
     return -1;
   irq::RouteEntry e[kMaxRoutesPerGsi];
   u32 n = routing_->lookup(gsi, e, kMaxRoutesPerGsi);
+  if (mk_trace_on[MK_TP_SET_GSI])
+    trace_set_gsi(gsi, level, e, n, trace_src);
   // KVM's kvm_set_irq(): every route fires; the result is the sum of the
   // positive answers, 0 if one coalesced and none delivered, else -1.
   int ret = -1;
@@ -109,6 +141,8 @@ int Vm::raise_gsi(u32 gsi, u32 source, bool level, bool line_status) {
         r = pic_->set_irq(e[i].pin, source, level);  // the combined 0-15 pin space
     } else if (e[i].type == KVM_IRQ_ROUTING_MSI) {
       // An MSI is an edge: only the assertion sends it (kvm_set_msi).
+      if (level && mk_trace_on[MK_TP_MSI_SET_IRQ])
+        trace_msi(e[i].address_lo, e[i].address_hi, e[i].data);
       if (level)
         r = apic_bus_.deliver(irq::msi_message(e[i].address_lo, e[i].address_hi, e[i].data), nullptr);
     }
@@ -155,7 +189,7 @@ long Vm::irq_line(unsigned long arg, bool status) {
   if (!irqchip_in_kernel() && !irqchip_split())
     return -ENXIO;
   // KVM_IRQ_LINE_STATUS turns on the RTC's EOI tracking (line_status).
-  ev.status = raise_gsi(ev.irq, irq::kSourceUserspace, ev.level != 0, status);
+  ev.status = raise_gsi(ev.irq, irq::kSourceUserspace, ev.level != 0, status, MINIKVM_GSI_SRC_IRQ_LINE);
   if (status && mk_copy_to_user(arg, &ev, sizeof(ev)))
     return -EFAULT;
   return 0;
@@ -204,6 +238,8 @@ long Vm::signal_msi(unsigned long arg) {
   // kvm_send_userspace_msi(): x86 has no device ids, but accepts the flag.
   if ((!irqchip_in_kernel() && !irqchip_split()) || (msi.flags & ~KVM_MSI_VALID_DEVID))
     return -EINVAL;
+  if (mk_trace_on[MK_TP_MSI_SET_IRQ])
+    trace_msi(msi.address_lo, msi.address_hi, msi.data);
   return apic_bus_.deliver(irq::msi_message(msi.address_lo, msi.address_hi, msi.data), nullptr);
 }
 

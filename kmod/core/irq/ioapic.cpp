@@ -42,7 +42,7 @@ using Locked = SpinGuard;
 
 }  // namespace
 
-Ioapic::Ioapic(ApicBus &bus) : bus_(bus) {}
+Ioapic::Ioapic(ApicBus &bus, u32 trace_vm) : bus_(bus), trace_vm_(trace_vm) {}
 
 Ioapic::~Ioapic() {
   // mk_timer_free() waits for a running callback, which takes lock_: it
@@ -147,6 +147,7 @@ bool Ioapic::queue_service(u32 pin, Batch &b) {
   p.msg.shorthand = Shorthand::kNone;
   p.msg.dest = static_cast<u8>(e >> kDestShift);  // 8 bits, xAPIC format
   p.msg.redirection_hint = false;
+  p.msg.origin = MINIKVM_ORIGIN_IOAPIC;
 
   if (level) {
     // Set now so no second message leaves before this one is accepted;
@@ -216,7 +217,16 @@ int Ioapic::set_irq(u32 pin, u32 source, bool level, bool line_status) {
       line |= static_cast<u8>(1u << source);
     else
       line &= static_cast<u8>(~(1u << source));
+    u64 entry = s_.redirtbl[pin];
     ret = set_irq_locked(pin, line != 0, line_status, b);
+    if (mk_trace_on[MK_TP_IOAPIC_SET_IRQ]) {
+      // KVM's kvm_ioapic_set_irq reports ret == 0 as coalesced; a level
+      // entry whose Remote IRR still waits for an EOI merges the assertion
+      // too (-1 here, as in KVM, but nothing is lost: it is sent again
+      // after the EOI while the line stays high).
+      bool waits = line != 0 && (entry & kTriggerLevel) && (entry & kRemoteIrr) && !(entry & kMasked);
+      mk_trace_ioapic_set_irq(trace_vm_, pin, entry, line != 0, ret == 0 || waits);
+    }
   }
   if (ret == kQueued) {
     deliver(b);

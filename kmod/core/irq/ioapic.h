@@ -66,7 +66,8 @@ class Ioapic final : public io::IoDevice {
   static constexpr u32 kSuccessiveIrqMax = 10000;
   static constexpr u64 kStormDelayNs = 10'000'000;
 
-  explicit Ioapic(ApicBus &bus);
+  // trace_vm: the VM's number in the tracepoints (Vm::trace_id()).
+  explicit Ioapic(ApicBus &bus, u32 trace_vm = 0);
   ~Ioapic() override;
   Ioapic(const Ioapic &) = delete;
   Ioapic &operator=(const Ioapic &) = delete;
@@ -188,6 +189,7 @@ class Ioapic final : public io::IoDevice {
   void storm_expired();
 
   ApicBus &bus_;
+  const u32 trace_vm_;
   IoapicObserver *observer_ = nullptr;
   void (*table_hook_)(void *) = nullptr;
   void *table_hook_arg_ = nullptr;

@@ -6,6 +6,8 @@
 // unit-tested on its own with fakes of these interfaces.
 #pragma once
 
+#include <minikvm/trace.h>  // MINIKVM_ORIGIN_*
+
 #include "rt/types.h"
 
 namespace mk::irq {
@@ -36,6 +38,9 @@ struct ApicMessage {
   // (0xffffffff = broadcast). Senders in xAPIC mode put the 8-bit field here.
   u32 dest = 0;
   bool redirection_hint = false;  // MSI RH: lowest priority among the destinations
+  // Who sent it (MINIKVM_ORIGIN_*: the LAPIC's ICR, an MSI, the IOAPIC),
+  // for the minikvm_apic_accept tracepoint; every sender sets it.
+  u32 origin = MINIKVM_ORIGIN_OTHER;
 };
 
 class Lapic;

@@ -135,6 +135,8 @@ void report_failure(PostingState &st, int err, bool posted_call) {
 // Back to remapped mode (irq_set_vcpu_affinity(irq, NULL)).
 void go_remapped(PostingState &st, PostingStats &stats) {
   int r = mk_irq_set_vcpu_affinity(st.host_irq, 0, 0, 0);
+  if (mk_trace_on[MK_TP_PI_IRTE_UPDATE])
+    mk_trace_pi_irte_update(st.trace_vm, MINIKVM_TRACE_NO_VCPU, st.host_irq, st.gsi, 0, 0, r, 0);
   if (r) {
     count(stats.failures);
     report_failure(st, r, false);
@@ -145,11 +147,12 @@ void go_remapped(PostingState &st, PostingStats &stats) {
   st.vcpu = 0;
   st.vector = 0;
   st.pi_desc_pa = 0;
+  st.vcpu_id = MINIKVM_TRACE_NO_VCPU;
 }
 
 }  // namespace
 
-void posting_apply(const PostingDecision &d, PostingState &st, PostingStats &stats) {
+void posting_apply(const PostingDecision &d, PostingState &st, PostingStats &stats, u32 vcpu_id) {
   if (!d.post) {
     if (st.posted)
       go_remapped(st, stats);
@@ -158,12 +161,15 @@ void posting_apply(const PostingDecision &d, PostingState &st, PostingStats &sta
   if (st.posted && st.vcpu == d.vcpu && st.vector == d.vector && st.pi_desc_pa == d.pi_desc_pa)
     return;
   int r = mk_irq_set_vcpu_affinity(st.host_irq, d.pi_desc_pa, d.vector, 1);
+  if (mk_trace_on[MK_TP_PI_IRTE_UPDATE])
+    mk_trace_pi_irte_update(st.trace_vm, vcpu_id, st.host_irq, st.gsi, d.vector, 1, r, d.pi_desc_pa);
   if (!r) {
     count(stats.posted);
     st.posted = true;
     st.vcpu = d.vcpu;
     st.vector = d.vector;
     st.pi_desc_pa = d.pi_desc_pa;
+    st.vcpu_id = vcpu_id;
     return;
   }
   // The IRTE may still post to the old target, or be half-written by a
@@ -182,7 +188,10 @@ void posting_update(Vm &vm, u32 gsi, PostingState &st) {
   u32 nr = vm.gsi_routes(gsi, routes, GsiRouting::kMaxPerGsi, &x2apic_format);
   VmTargets targets(vm);
   PostingDecision d = posting_decide(routes, nr, x2apic_format, targets, mk_irte_posting_test() != 0);
-  posting_apply(d, st, vm.posting_stats());
+  st.trace_vm = vm.trace_id();
+  st.gsi = gsi;
+  u32 vcpu_id = d.post ? vm.vcpu_at(d.vcpu)->id() : MINIKVM_TRACE_NO_VCPU;
+  posting_apply(d, st, vm.posting_stats(), vcpu_id);
 }
 
 void posting_detach(Vm &vm, PostingState &st) {

@@ -10,6 +10,8 @@
 // (back) to remapped mode: irq_set_vcpu_affinity(host_irq, NULL).
 #pragma once
 
+#include <minikvm/trace.h>  // MINIKVM_TRACE_NO_VCPU
+
 #include "irq/routing.h"
 #include "rt/types.h"
 
@@ -40,6 +42,11 @@ struct PostingState {
   u8 vector = 0;             // while posted: the guest vector
   u64 pi_desc_pa = 0;        // while posted: the descriptor the IOMMU writes
   bool failure_reported = false;
+  // For the minikvm_pi_irte_update tracepoint: the VM's number and the
+  // irqfd's GSI (posting_update sets them), the vCPU id while posted.
+  u32 trace_vm = 0;
+  u32 gsi = 0;
+  u32 vcpu_id = MINIKVM_TRACE_NO_VCPU;
 };
 
 // The VM's counters (KVM_GET_STATS_FD on the VM: irte_posted,
@@ -100,6 +107,8 @@ PostingDecision posting_decide(const RouteEntry *routes, u32 nr, bool x2apic_for
 // Tells the IOMMU (mk_irq_set_vcpu_affinity) what d says if that differs
 // from st, and records it in st and stats. A refused posted call falls
 // back to remapped mode (a NULL call), reported once per state.
-void posting_apply(const PostingDecision &d, PostingState &st, PostingStats &stats);
+// vcpu_id: the id of vCPU d.vcpu (KVM_CREATE_VCPU's), for the tracepoint.
+void posting_apply(const PostingDecision &d, PostingState &st, PostingStats &stats,
+                   u32 vcpu_id = MINIKVM_TRACE_NO_VCPU);
 
 }  // namespace mk::irq

@@ -29,7 +29,8 @@ namespace {
 constexpr int kModeNone = 0, kModeSplit = 1, kModeFull = 2;
 }  // namespace
 
-Irqfds::Irqfds(GsiSink &sink, ApicBus &bus, Vm *vm) : sink_(sink), bus_(bus), vm_(vm) {}
+Irqfds::Irqfds(GsiSink &sink, ApicBus &bus, Vm *vm, u32 trace_vm)
+    : sink_(sink), bus_(bus), vm_(vm), trace_vm_(trace_vm) {}
 
 void Irqfds::pin_mask_changed(u32, bool) {}
 
@@ -428,10 +429,18 @@ void Irqfds::wake(Irqfd *f, unsigned int events) {
     // kvm_arch_set_irq_inatomic(): an MSI goes to the APIC bus from here;
     // everything else (irqchip pins, a GSI with no or several routes, an
     // irqfd being deassigned) is injected by the work item.
-    if (active && has && e.type == KVM_IRQ_ROUTING_MSI) {
+    bool inatomic = active && has && e.type == KVM_IRQ_ROUTING_MSI;
+    // f->resampler_ is set before the watch is hooked and cleared only
+    // after it is gone: stable while a wake-up runs.
+    if (mk_trace_on[MK_TP_IRQFD_INJECT])
+      mk_trace_irqfd_inject(trace_vm_, f->gsi_, inatomic, f->resampler_ != nullptr);
+    if (inatomic) {
       bool x2 = x2apic_format();
-      if (!msi_route_invalid(e.address_hi, x2))  // else dropped (-EINVAL)
+      if (!msi_route_invalid(e.address_hi, x2)) {  // else dropped (-EINVAL)
+        if (mk_trace_on[MK_TP_MSI_SET_IRQ])
+          mk_trace_msi_set_irq(trace_vm_, e.data, static_cast<u64>(e.address_hi) << 32 | e.address_lo);
         bus_.deliver(msi_message(e.address_lo, e.address_hi, e.data, x2), nullptr);
+      }
     } else {
       mk_work_schedule(f->inject_);
     }
@@ -472,6 +481,8 @@ void Irqfds::irq_acked(u32 chip, u32 pin) {
   for (Resampler *rs = resamplers_; rs; rs = rs->next) {
     if (rs->gsi != static_cast<u32>(gsi))
       continue;
+    if (mk_trace_on[MK_TP_IRQFD_RESAMPLE])
+      mk_trace_irqfd_resample(trace_vm_, rs->gsi);
     sink_.set_gsi(rs->gsi, kSourceResample, false);
     for (Irqfd *f = rs->irqfds; f; f = f->rs_next_)
       mk_eventfd_signal(f->resamplefd_);

@@ -73,7 +73,8 @@ class Irqfds final : public IoapicObserver {
   // sink raises GSIs through the current routing (kvm_set_irq); bus takes
   // MSIs; vm (may be null in unit tests) is what posting_update needs.
   // Out of line (as every member): see pic.h on RTTI-enabled test callers.
-  Irqfds(GsiSink &sink, ApicBus &bus, Vm *vm);
+  // trace_vm: the VM's number in the tracepoints (Vm::trace_id()).
+  Irqfds(GsiSink &sink, ApicBus &bus, Vm *vm, u32 trace_vm = 0);
   ~Irqfds() override;
   Irqfds(const Irqfds &) = delete;
   Irqfds &operator=(const Irqfds &) = delete;
@@ -133,6 +134,7 @@ class Irqfds final : public IoapicObserver {
   GsiSink &sink_;
   ApicBus &bus_;
   Vm *vm_;
+  const u32 trace_vm_;
   GsiRouting *routing_ = nullptr;  // atomic: published by set_irqchip
   int mode_ = 0;                   // atomic: 0 none, 1 split, 2 full
   void *lock_ = nullptr;

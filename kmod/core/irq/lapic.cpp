@@ -90,7 +90,8 @@ struct Lapic::Effects {
   u64 timer_expires = 0;
 };
 
-Lapic::Lapic(u32 vcpu_id, LapicHost &host, ApicBus &bus) : vcpu_id_(vcpu_id), host_(host), bus_(bus) {}
+Lapic::Lapic(u32 vcpu_id, LapicHost &host, ApicBus &bus, u32 trace_vm)
+    : vcpu_id_(vcpu_id), trace_vm_(trace_vm), host_(host), bus_(bus) {}
 
 Lapic::~Lapic() {
   mk_timer_free(timer_);  // cancels (waits for) a running callback first
@@ -645,6 +646,12 @@ void Lapic::send_ipi_locked(u32 low, u32 high, Effects &fx) {
   m.level_triggered = low & (1u << 15);
   m.shorthand = static_cast<Shorthand>((low >> 18) & 3);
   m.dest = x2apic_locked() ? high : high >> 24;
+  m.origin = MINIKVM_ORIGIN_IPI;
+  // Every ICR write (xAPIC ICR low, the x2APIC ICR MSR, their APIC-write
+  // traps) and x2APIC SELF IPI write sends from here, as KVM's
+  // kvm_apic_send_ipi (kvm_apic_ipi), illegal vectors included.
+  if (mk_trace_on[MK_TP_IPI])
+    mk_trace_ipi(trace_vm_, vcpu_id_, low, m.dest);
   if ((m.delivery == Delivery::kFixed || m.delivery == Delivery::kLowestPriority) && m.vector < 16) {
     signal_error_locked(kEsrSendIllegal, fx);  // 10.5.3: not sent
     return;
@@ -658,14 +665,21 @@ void Lapic::send_ipi_locked(u32 low, u32 high, Effects &fx) {
 // offered, so it always is.
 void Lapic::eoi_locked(Effects &fx) {
   int v = highest_vec(r::kIsr);
-  if (v < 0)
+  if (v < 0) {
+    // An EOI with nothing in service changes nothing but is still one the
+    // guest wrote (minikvm_eoi: vector 0, as KVM's kvm_eoi of an empty ISR).
+    if (mk_trace_on[MK_TP_EOI])
+      mk_trace_eoi(trace_vm_, vcpu_id_, 0, 0);
     return;
+  }
   clear_vec(r::kIsr, static_cast<u32>(v));
   update_ppr_locked();
   // The vCPU itself wrote the EOI: it re-evaluates pending vectors before
   // its next entry, no kick needed.
   fx.eoi_vector = v;
   fx.eoi_level = test_vec(r::kTmr, static_cast<u32>(v));
+  if (mk_trace_on[MK_TP_EOI])
+    mk_trace_eoi(trace_vm_, vcpu_id_, static_cast<u8>(v), fx.eoi_level);
 }
 
 // ---- MSRs ----
@@ -858,14 +872,20 @@ bool Lapic::matches(const ApicMessage &m, const Lapic *source) const {
 int Lapic::accept(const ApicMessage &m) {
   Effects fx;
   unsigned long f = lock();
-  int ret = accept_locked(m.delivery, m.vector, m.level_assert, m.level_triggered, fx);
+  int ret = accept_locked(m.delivery, m.vector, m.level_assert, m.level_triggered, m.origin, fx);
   unlock(f);
   finish(fx);
   return ret;
 }
 
+// minikvm_apic_accept for an interrupt accept_locked() took.
+void Lapic::trace_accept_locked(Delivery mode, u8 vector, bool level_trig, bool coalesced, u32 origin) const {
+  u32 apic_id = x2apic_locked() ? vcpu_id_ : xapic_id_locked();
+  mk_trace_apic_accept(trace_vm_, vcpu_id_, apic_id, vector, static_cast<u8>(mode), level_trig, coalesced, origin);
+}
+
 // KVM's __apic_accept_irq.
-int Lapic::accept_locked(Delivery mode, u8 vector, bool level_assert, bool level_trig, Effects &fx) {
+int Lapic::accept_locked(Delivery mode, u8 vector, bool level_assert, bool level_trig, u32 origin, Effects &fx) {
   switch (mode) {
     case Delivery::kFixed:
     case Delivery::kLowestPriority:
@@ -883,6 +903,13 @@ int Lapic::accept_locked(Delivery mode, u8 vector, bool level_assert, bool level
         set_vec(r::kTmr, vector);
       else
         clear_vec(r::kTmr, vector);
+      if (mk_trace_on[MK_TP_APIC_ACCEPT]) {
+        // Coalesced: already pending, in IRR or (APICv) still in PIR; the
+        // IRR bit read while the CPU may update the virtual-APIC page is a
+        // snapshot, good enough for a trace.
+        bool pending = test_vec(r::kIrr, vector) || (apicv_ && pi_ && pi_->pir_test(vector));
+        trace_accept_locked(mode, vector, level_trig, pending, origin);
+      }
       if (apicv_ && pi_) {
         // APICv (KVM's vmx_deliver_interrupt): the vector goes to PIR, the
         // vCPU or the CPU moves it into the IRR; IRR is not ours to write
@@ -895,16 +922,22 @@ int Lapic::accept_locked(Delivery mode, u8 vector, bool level_assert, bool level
       fx.kick = true;
       return 1;
     case Delivery::kNmi:
+      if (mk_trace_on[MK_TP_APIC_ACCEPT])
+        trace_accept_locked(mode, vector, level_trig, false, origin);
       fx.nmi = true;
       return 1;
     case Delivery::kInit:
       if (level_trig && !level_assert)
         return 0;  // INIT level de-assert: arbitration ID sync, nothing here
+      if (mk_trace_on[MK_TP_APIC_ACCEPT])
+        trace_accept_locked(mode, vector, level_trig, init_pending_, origin);
       init_pending_ = true;
       sipi_pending_ = false;  // as KVM: INIT supersedes an earlier SIPI
       fx.kick = true;
       return 1;
     case Delivery::kStartup:
+      if (mk_trace_on[MK_TP_APIC_ACCEPT])
+        trace_accept_locked(mode, vector, level_trig, sipi_pending_, origin);
       sipi_vector_ = vector;
       sipi_pending_ = true;
       fx.kick = true;
@@ -929,7 +962,8 @@ void Lapic::local_deliver_locked(u32 lvt, Effects &fx) {
     esr_pending_ |= kEsrReceiveIllegal;
     return;
   }
-  accept_locked(static_cast<Delivery>(mode), vector, true, v & kLvtLevel, fx);
+  u32 origin = lvt == r::kLvtTimer ? MINIKVM_ORIGIN_TIMER : MINIKVM_ORIGIN_LVT;
+  accept_locked(static_cast<Delivery>(mode), vector, true, v & kLvtLevel, origin, fx);
 }
 
 void Lapic::signal_error_locked(u32 esr_bits, Effects &fx) {

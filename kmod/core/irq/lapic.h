@@ -80,7 +80,8 @@ class Lapic {
   // down (the hrtimer is not throttled by the scheduler).
   static constexpr u64 kMinPeriodNs = 200'000;
 
-  Lapic(u32 vcpu_id, LapicHost &host, ApicBus &bus);
+  // trace_vm: the VM's number in the tracepoints (Vm::trace_id()).
+  Lapic(u32 vcpu_id, LapicHost &host, ApicBus &bus, u32 trace_vm = 0);
   ~Lapic();  // cancels and frees the timer, frees the page and the lock
   Lapic(const Lapic &) = delete;
   Lapic &operator=(const Lapic &) = delete;
@@ -267,7 +268,9 @@ class Lapic {
   void set_spiv_locked(u32 val);
   void set_base_locked(u64 v);
 
-  int accept_locked(Delivery mode, u8 vector, bool level_assert, bool level_trig, Effects &fx);
+  // origin: MINIKVM_ORIGIN_* of the minikvm_apic_accept tracepoint.
+  int accept_locked(Delivery mode, u8 vector, bool level_assert, bool level_trig, u32 origin, Effects &fx);
+  void trace_accept_locked(Delivery mode, u8 vector, bool level_trig, bool coalesced, u32 origin) const;
   void local_deliver_locked(u32 lvt, Effects &fx);
   void signal_error_locked(u32 esr_bits, Effects &fx);
 
@@ -289,6 +292,7 @@ class Lapic {
   void finish(Effects &fx);
 
   const u32 vcpu_id_;
+  const u32 trace_vm_;
   LapicHost &host_;
   ApicBus &bus_;
   void *lock_ = nullptr;

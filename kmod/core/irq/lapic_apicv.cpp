@@ -78,6 +78,8 @@ void Lapic::eoi_induced(u8 vector) {
   update_ppr_locked();
   bool level = test_vec(r::kTmr, vector);
   unlock(f);
+  if (mk_trace_on[MK_TP_EOI])
+    mk_trace_eoi(trace_vm_, vcpu_id_, vector, level);
   if (level)
     host_.apic_eoi_level(vector);
   else

@@ -76,7 +76,7 @@ u8 bit(u32 irq) { return u8(1u << irq); }
 
 }  // namespace
 
-Pic::Pic(PicHost &host) : host_(host) {
+Pic::Pic(PicHost &host, u32 trace_vm) : host_(host), trace_vm_(trace_vm) {
   chips_[0].elcr_mask = kElcrMaskMaster;
   chips_[1].elcr_mask = kElcrMaskSlave;
 }
@@ -197,7 +197,14 @@ int Pic::set_irq(u32 irq, u32 source, bool level) {
   else
     line_sources_[irq] &= ~(1u << source);
   Deferred d;
-  int ret = latch(chips_[irq >> 3], irq & 7, line_sources_[irq] != 0);
+  Chip &c = chips_[irq >> 3];
+  int ret = latch(c, irq & 7, line_sources_[irq] != 0);
+  // As KVM's kvm_pic_set_irq: coalesced when latch() found the request
+  // already in IRR (0; a masked pin answers -1); level is the pin's level
+  // over all sources, what the chip sees.
+  if (mk_trace_on[MK_TP_PIC_SET_IRQ])
+    mk_trace_pic_set_irq(trace_vm_, static_cast<u8>(irq >> 3), static_cast<u8>(irq & 7), line_sources_[irq] != 0,
+                         ret == 0, c.elcr, c.imr);
   update(d);
   unlock(flags, d);
   return ret;

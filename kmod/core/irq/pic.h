@@ -60,7 +60,8 @@ class Pic final : public io::IoDevice {
   static constexpr u64 kSlavePort = 0xa0;   // 0xA0-0xA1
   static constexpr u64 kElcrPort = 0x4d0;   // 0x4D0 (master), 0x4D1 (slave)
 
-  explicit Pic(PicHost &host);
+  // trace_vm: the VM's number in the tracepoints (Vm::trace_id()).
+  explicit Pic(PicHost &host, u32 trace_vm = 0);
   ~Pic() override;
   Pic(const Pic &) = delete;
   Pic &operator=(const Pic &) = delete;
@@ -156,6 +157,7 @@ class Pic final : public io::IoDevice {
   u8 poll_read(Chip &c, Deferred &d);
 
   PicHost &host_;
+  const u32 trace_vm_;
   void *lock_ = nullptr;
   Chip chips_[2] = {};
   // Per pin, the bitmap of sources driving it high (KVM's irq_states).

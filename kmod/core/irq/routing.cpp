@@ -239,6 +239,7 @@ ApicMessage msi_message(u32 address_lo, u32 address_hi, u32 data, bool x2apic_fo
   m.level_triggered = data & (1u << 15);
   m.level_assert = true;
   m.shorthand = Shorthand::kNone;
+  m.origin = MINIKVM_ORIGIN_MSI;
   return m;
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "apicv.h"
 
+#include <minikvm/trace.h>
+
 namespace mk::vmx {
 
 namespace v = ia32::vmx;
@@ -24,6 +26,31 @@ ApicvMode apicv_mode(const ApicvCaps &caps, const ApicvInputs &in) {
   m.apicv = in.enable_apicv && caps.apicv() && enabled && (x2apic ? m.x2apic_virt : default_base);
   m.posted = m.apicv && caps.posted_intr;
   return m;
+}
+
+ApicvTrace apicv_trace(const ApicvCaps &caps, const ApicvInputs &in, const ApicvMode &m) {
+  constexpr u64 kEn = 1ull << 11, kExtd = 1ull << 10;
+  const bool enabled = in.apic_base & kEn;
+  const bool x2apic = enabled && (in.apic_base & kExtd);
+  ApicvTrace t;
+  if (m.apicv) {
+    t.mode = x2apic ? MINIKVM_APICV_X2APIC : MINIKVM_APICV_XAPIC;
+    return t;
+  }
+  t.mode = m.tpr_shadow ? MINIKVM_APICV_TPR_ONLY : MINIKVM_APICV_OFF;
+  if (!in.enable_apicv || !caps.apicv())
+    t.inhibit |= MINIKVM_APICV_INHIBIT_PARAM;
+  if (!in.lapic)
+    t.inhibit |= MINIKVM_APICV_INHIBIT_NO_IRQCHIP;
+  if (in.lapic && !enabled)
+    t.inhibit |= MINIKVM_APICV_INHIBIT_DISABLED;
+  if (in.lapic && enabled && !x2apic && (in.apic_base & ~0xfffull) != kApicDefaultBase)
+    t.inhibit |= MINIKVM_APICV_INHIBIT_RELOCATED;
+  // What is left: x2APIC mode on a CPU that cannot virtualize it, a CPU
+  // limit like the parameter's.
+  if (!t.inhibit)
+    t.inhibit = MINIKVM_APICV_INHIBIT_PARAM;
+  return t;
 }
 
 void apicv_controls(const ApicvMode &m, u32 *pin, u32 *proc, u32 *proc2) {

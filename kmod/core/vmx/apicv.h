@@ -50,6 +50,15 @@ inline constexpr u64 kApicDefaultBase = 0xfee00000;
 
 ApicvMode apicv_mode(const ApicvCaps &caps, const ApicvInputs &in);
 
+// What the minikvm_apicv tracepoint reports of a decision m = apicv_mode(caps, in):
+// mode MINIKVM_APICV_* and, when APICv is off, every MINIKVM_APICV_INHIBIT_*
+// reason that applies (0 when it is on).
+struct ApicvTrace {
+  u8 mode = 0;
+  u32 inhibit = 0;
+};
+ApicvTrace apicv_trace(const ApicvCaps &caps, const ApicvInputs &in, const ApicvMode &m);
+
 // The controls of a mode over the base controls (compute_controls()):
 // APICv bits set or cleared, CR8 exiting off with the TPR shadow, MSR
 // bitmaps with x2APIC virtualization.

@@ -36,6 +36,8 @@ constexpr u8 kTypeExt = 0, kTypeNmi = 2, kTypeHwExc = 3, kTypeSoftInt = 4, kType
              kTypeSoftExc = 6;
 
 // Guest interruptibility (SDM 24.4.2 table 24-3).
+// minikvm_exit's reason for a VMfailValid VMLAUNCH/VMRESUME (VmxVcpu::trace_exit).
+constexpr u32 kTraceVmFail = (1u << 31) | 0xffff;
 constexpr u32 kBlockSti = 1u << 0, kBlockMovSs = 1u << 1, kBlockNmi = 1u << 3;
 
 inline u64 rd(F f) { return insn::vmread(f); }
@@ -160,6 +162,7 @@ class VmxVcpu final : public VcpuBackend {
   void refresh_apicv() override { update_apicv(); }
   void apicv_before_entry();
   int internal_error(u32 suberror, u32 reason);
+  void trace_exit(int vmfail, u32 reason);
   u64 read_gpr(u32 reg);
   void write_gpr(u32 reg, u64 val);
   bool is_64bit_mode() { return (efer_ & kEferLma) && (rd(F::kGuestCsAccessRights) & (1u << 13)); }
@@ -287,8 +290,21 @@ void VmxVcpu::update_apicv() {
   // IA32_APIC_BASE changed (guest WRMSR, KVM_SET_MSRS, reset): the APIC
   // base decides xAPIC/x2APIC/disabled and relocation.
   irq::Lapic *lapic = vcpu_->lapic();
-  if (!lapic || !acaps_.tpr_shadow)
+  if (!lapic || !acaps_.tpr_shadow) {
+    // Nothing to decide, ever: report the fixed answer once (the first run).
+    if (amode_base_ == ~0ull) {
+      amode_base_ = 0;
+      if (mk_trace_on[MK_TP_APICV]) {
+        vmx::ApicvInputs in;
+        in.lapic = lapic;
+        in.enable_apicv = param_apicv_;  // (no descriptor without a LAPIC: not a parameter matter)
+        in.apic_base = lapic ? lapic->apic_base() : 0;
+        vmx::ApicvTrace t = vmx::apicv_trace(acaps_, in, vmx::ApicvMode{});
+        mk_trace_apicv(vcpu_->vm()->trace_id(), vcpu_->id(), 0, t.mode, t.inhibit);
+      }
+    }
     return;
+  }
   u64 base = lapic->apic_base();
   if (base == amode_base_)
     return;
@@ -299,6 +315,10 @@ void VmxVcpu::update_apicv() {
   in.flexpriority = param_flexpriority_ && apic_access_pa_;
   in.apic_base = base;
   vmx::ApicvMode m = vmx::apicv_mode(acaps_, in);
+  if (mk_trace_on[MK_TP_APICV]) {
+    vmx::ApicvTrace t = vmx::apicv_trace(acaps_, in, m);
+    mk_trace_apicv(vcpu_->vm()->trace_id(), vcpu_->id(), m.apicv, t.mode, t.inhibit);
+  }
   // Converts the LAPIC's delivery: on, accepted fixed/lowest-priority
   // vectors go to PIR; off, PIR is drained into IRR first.
   if (m.apicv != amode_.apicv)
@@ -344,6 +364,11 @@ void VmxVcpu::apicv_before_entry() {
     int rvi = lapic->sync_pir_to_irr();
     int svi = lapic->highest_isr();
     svi_entry_ = svi < 0 ? 0 : svi;
+    // minikvm_inject type VID: a vector becomes RVI. The field still holds
+    // what the CPU left at the exit (it clears RVI's bit as it delivers,
+    // SDM 29.2.2), so an unchanged pending vector is not reported twice.
+    if (mk_trace_on[MK_TP_INJECT] && rvi >= 16 && static_cast<u32>(rvi) != (rd(F::kGuestInterruptStatus) & 0xff))
+      mk_trace_inject(vcpu_->vm()->trace_id(), vcpu_->id(), static_cast<u8>(rvi), MINIKVM_INJ_VID, 0, 0, 0);
     wr(F::kGuestInterruptStatus, static_cast<u64>(rvi < 0 ? 0 : rvi) | static_cast<u64>(svi_entry_) << 8);
     // The EOI-exit bitmap (29.1.3): EOIs of these vectors exit (level-
     // triggered IOAPIC pins); KVM's vmx_load_eoi_exitmap.
@@ -608,6 +633,9 @@ void VmxVcpu::inject_pending() {
   if (ev.type == kTypeSoftInt || ev.type == kTypeSoftExc || ev.type == kTypePrivSoftExc)
     wr(F::kEntryInstructionLength, ev.insn_len);
   wr(F::kEntryInterruptionInfo, info);
+  if (mk_trace_on[MK_TP_INJECT])
+    mk_trace_inject(vcpu_->vm()->trace_id(), vcpu_->id(), ev.vector, ev.type, ev.injected,
+                    (info & kIntrHasError) != 0, (info & kIntrHasError) ? (ev.error & 0xffff) : 0);
   ev.valid = false;
   // An injected event ends the STI/MOV SS shadow's effect on it (SDM 26.6.1.1).
 }
@@ -666,6 +694,8 @@ int VmxVcpu::run_once() {
     wr(F::kPreemptionTimerValue, (1u << 21) >> rate);
   }
   vcpu_->fpu_load();
+  if (mk_trace_on[MK_TP_ENTRY])
+    mk_trace_entry(vcpu_->vm()->trace_id(), vcpu_->id(), rd(F::kGuestRip));
   r = mk_vmx_vcpu_run(vcpu_->gprs(), vmcs_.launched);
   vcpu_->fpu_save();
   entered_ = true;
@@ -692,6 +722,8 @@ int VmxVcpu::run_once() {
   mk_guest_enter_end();
 
   vcpu_->count(kStatExits);
+  if (mk_trace_on[MK_TP_EXIT])
+    trace_exit(r, reason);
   if (r) {
     // VMLAUNCH/VMRESUME failed (VMfailValid): the VM-instruction error
     // says why (SDM 30.4), as KVM reports it.
@@ -706,6 +738,20 @@ int VmxVcpu::run_once() {
   if ((reason & 0xffff) < Vcpu::kExitBuckets)
     vcpu_->exit_counts()[reason & 0xffff]++;
   return handle_exit(reason);
+}
+
+// minikvm_exit, counted with the exits stat so that the two always agree.
+// A VMLAUNCH/VMRESUME that failed as an instruction (VMfailValid, SDM
+// 30.4) has no exit reason: it is reported as a failed entry (bit 31) of
+// basic reason 0xffff (no SDM reason), with the VM-instruction error as qual.
+void VmxVcpu::trace_exit(int vmfail, u32 reason) {
+  u32 vm = vcpu_->vm()->trace_id();
+  if (vmfail) {
+    mk_trace_exit(vm, vcpu_->id(), kTraceVmFail, 0, rd(F::kVmInstructionError), rd(F::kGuestRip));
+    return;
+  }
+  mk_trace_exit(vm, vcpu_->id(), reason, static_cast<u32>(rd(F::kExitInterruptionInfo)),
+                rd(F::kExitQualification), rd(F::kGuestRip));
 }
 
 int VmxVcpu::internal_error(u32 suberror, u32 reason) {
