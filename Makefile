@@ -11,7 +11,7 @@ BUILD := $(CURDIR)/build
 LINUX_SRC_TAR ?= /usr/src/linux-source-6.1.tar.xz
 LINUX_SRC := $(BUILD)/linux-src
 KSFT_DIR := $(LINUX_SRC)/tools/testing/selftests
-TESTBED_TIMEOUT ?= 1500
+TESTBED_TIMEOUT ?= 2400
 # CPUs of the emulated machine that runs `make check-vm-bochs`. One by
 # default: with two, the plan takes 15 minutes instead of 6 and the
 # reference (kvm_intel) failed xapic_ipi_test once (EINTR in its IPI
@@ -20,10 +20,10 @@ TESTBED_TIMEOUT ?= 1500
 BOCHS_CPUS ?= 1
 PY := python3
 
-.PHONY: all deps module unit selftests launcher check check-unit check-vm \
+.PHONY: all deps module unit selftests launcher bpf check check-unit check-vm \
 	check-vm-bochs check-vm-qemu demo clean help
 
-all: module unit selftests launcher
+all: module unit selftests launcher bpf
 
 help:
 	@echo "make            build module, unit tests, selftests, launcher"
@@ -65,6 +65,10 @@ selftests: $(LINUX_SRC)/.stamp-harness
 launcher:
 	$(MAKE) -C userspace-launcher OUT=$(BUILD)/bin
 
+# minikvm-top (libbpf) and the bpftrace scripts' consumers (bpf-traces/).
+bpf:
+	$(MAKE) -C bpf-traces OUT=$(BUILD)/bpf
+
 # ---- checks ----
 # Each half records its counts in build/results/; `check` runs both halves
 # whatever the first one gave, then prints the total.
@@ -83,6 +87,11 @@ define payload
 	cp -r $(BUILD)/bin/guests $(BUILD)/payload-$(1)/bin/
 	cp selftests/testbed/*.sh $(BUILD)/payload-$(1)/
 	cp selftests/testbed/$(2).sh $(BUILD)/payload-$(1)/run.sh
+	mkdir -p $(BUILD)/payload-$(1)/bpf
+	cp bpf-traces/*.bt $(BUILD)/payload-$(1)/bpf/
+	cp $(BUILD)/bpf/minikvm-top $(BUILD)/payload-$(1)/bin/
+	cp bpf-traces/minikvm-top/testbed.sh $(BUILD)/payload-$(1)/minikvm_top.sh
+	$(PY) scripts/trace_layout.py > $(BUILD)/payload-$(1)/trace-layout.txt
 	echo $(firstword $(subst -, ,$(1))) > $(BUILD)/payload-$(1)/vmm
 endef
 
@@ -96,11 +105,11 @@ define testbed
 		echo '{"passed":0,"failed":1}' > $(BUILD)/results/vm-$(1).json; exit $$rc
 endef
 
-check-vm-bochs: module selftests launcher
+check-vm-bochs: module selftests launcher bpf
 	$(call payload,bochs,check)
-	$(call testbed,bochs,$(TESTBED_TIMEOUT),--cpus $(BOCHS_CPUS))
+	$(call testbed,bochs,$(TESTBED_TIMEOUT),--cpus $(BOCHS_CPUS) --trace-tools --mem 1024)
 
-check-vm-qemu: module selftests launcher
+check-vm-qemu: module selftests launcher bpf
 	$(call payload,qemu,check)
 	$(call testbed,qemu,300)
 
@@ -122,7 +131,8 @@ check: deps
 demo: deps all
 	$(call payload,bochs-demo,demo)
 	$(PY) scripts/testbed.py --vmm bochs --kver $(KVER) --payload $(BUILD)/payload-bochs-demo \
-		--workdir $(BUILD)/testbed-demo --timeout $(TESTBED_TIMEOUT)
+		--workdir $(BUILD)/testbed-demo --timeout $(TESTBED_TIMEOUT) --trace-tools --mem 1024; \
+		rc=$$?; $(PY) scripts/demo_plot.py $(BUILD)/testbed-demo/ktap.log $(BUILD)/demo/demo-histograms.png; exit $$rc
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
@@ -134,7 +144,7 @@ clean:
 # KVM_IRQ_LINE, PIC and IOAPIC access), and the ratio minikvm/kvm_intel per
 # row (userspace-launcher/README.md, --bench-io and --bench-irq).
 .PHONY: bench
-bench: deps module selftests launcher
+bench: deps module selftests launcher bpf
 	$(call payload,bochs-bench,bench)
 	$(PY) scripts/testbed.py --vmm bochs --kver $(KVER) --payload $(BUILD)/payload-bochs-bench \
 		--workdir $(BUILD)/testbed-bench --timeout $(TESTBED_TIMEOUT)

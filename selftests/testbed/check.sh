@@ -13,6 +13,9 @@
 . /payload/garbage.sh
 . /payload/uart.sh
 . /payload/tour.sh
+. /testbed/trace_tools.sh
+. /payload/trace.sh
+. /payload/minikvm_top.sh
 
 VMM=$(cat /payload/vmm)
 KO=/payload/minikvm.ko
@@ -107,8 +110,13 @@ step "cpu flags as expected on $VMM" cpu_flags_as_expected
 # minikvm's irqfds are irq-bypass consumers, as KVM's: both need irqbypass.ko.
 step "insmod irqbypass" insmod /kmods/irqbypass.ko
 
+# Tracepoints are reached through tracefs (minikvm-top, bpftrace, `trace`).
+grep -q ' /sys/kernel/tracing ' /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing
+
 # ---- minikvm as /dev/minikvm ----
+top_suite_no_module
 step "insmod minikvm" insmod $KO $MK_QUIRKS
+top_suite_load
 step "/dev/minikvm is a char device" test -c /dev/minikvm
 if [ $EXPECT = vmx ]; then
 	step "dmesg: VMX usable" dmesg_has 'minikvm: VMX usable on [0-9]+ CPUs'
@@ -125,6 +133,16 @@ if [ $EXPECT = vmx ]; then
 	launcher_suite minikvm /dev/minikvm
 	uart_suite /dev/minikvm minikvm
 	tour_suite /dev/minikvm minikvm
+	# Tracing (bpf-traces/, Documentation/tracepoints.md): bpftrace and
+	# bpftool come from the testbed's CD (scripts/testbed.py --trace-tools).
+	[ "${TESTBED_TRACE_TOOLS:-0}" = 1 ] && step "trace tools (bpftrace, bpftool)" trace_tools_setup
+	top_suite_counts
+	if [ -x /usr/bin/bpftrace ]; then
+		trace_suite minikvm
+		TRACE_READY=1
+	else
+		skip "minikvm trace suite" "no bpftrace in this guest (scripts/testbed.py --trace-tools)"
+	fi
 	# VT-d posting through the irq-bypass manager, seen by a test producer
 	# (selftests/irqbypass): needs APICv (a posted-interrupt descriptor).
 	step "insmod minikvm_bypass_test" insmod /payload/minikvm_bypass_test.ko
@@ -177,6 +195,9 @@ abi_suites reference-kvm /dev/kvm kvm
 launcher_suite reference-kvm /dev/kvm
 uart_suite /dev/kvm reference-kvm
 tour_suite /dev/kvm reference-kvm
+if [ "${TRACE_READY:-0}" = 1 ]; then
+	trace_ref_suite reference-kvm
+fi
 step "insmod minikvm_bypass_test (reference)" insmod /payload/minikvm_bypass_test.ko
 suite "reference-kvm posting_test" env MINIKVM_DEV=/dev/kvm /payload/posting_test
 step "rmmod minikvm_bypass_test (reference)" rmmod minikvm_bypass_test

@@ -1,19 +1,56 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make demo`: what minikvm does today, shown inside the Bochs VMX machine.
-# Loads minikvm, shows its verdict on VMX, probes it with the launcher, then
-# probes the kernel's own KVM the same way for comparison. Each stage is a
-# KTAP step, so the demo fails loudly when something does not work.
+# `make demo`: minikvm's main job, shown inside the Bochs VMX machine, and
+# traced. Loads minikvm, runs a few guests, then the interrupt tour (2
+# vCPUs: LAPIC timer interrupts, IPIs, and a device interrupt through a
+# resampling irqfd) while bpftrace scripts and minikvm-top watch; prints
+# the guest's console, the exit-reason histogram, one device interrupt's
+# whole path step by step with timestamps, the interrupt-path latency
+# histograms and minikvm-top's table; then the same tour on kvm_intel for
+# comparison. The histograms are printed between PLOT-DATA/PLOT-END lines,
+# from which `make demo` draws build/demo/demo-histograms.png
+# (scripts/demo_plot.py). Each stage is a KTAP step, so the demo fails
+# loudly when something does not work.
 . /testbed/ktap.sh
+. /testbed/trace_tools.sh
+. /payload/trace.sh
 KO=/payload/minikvm.ko
 BIN=/payload/bin
+BPF=/payload/bpf
+D=/tmp/demo
+# Guest seconds (Bochs): bpftrace needs ~20-40 s to start there.
+STEP_TIMEOUT=1800
 
 show() { echo; echo "==== $* ===="; }
+echo "1 4 1 7" >/proc/sys/kernel/printk
+
+# One histogram of a bpftrace report as PLOT-DATA lines: the rows under
+# "@MAP...:" up to the next blank line, "[16K, 32K)  3 |@@ |" -> "16K-32K 3".
+plot_hist() { # file map title
+	echo "PLOT-DATA $2 $3"
+	awk -v m="@$2" 'index($0, m) == 1 { on = 1; next }
+		on && /^$/ { exit }
+		on && /^\[/ { l = $1 $2; gsub(/[\[\]\(\)]/, "", l); sub(/,/, "-", l); print l, $3 }' "$1"
+	echo "PLOT-END"
+}
+
+demo_tour() {
+	mkdir -p $D $TR_TMP
+	_tr_bg exits "$(_tr_bt_ready exits)" bpftrace $BPF/exits.bt || return 1
+	_tr_bg path "$(_tr_bt_ready path)" bpftrace $BPF/irq_path.bt || return 1
+	_tr_bg one "$(_tr_bt_ready one)" bpftrace $BPF/one_irq.bt 10 2 || return 1
+	_tr_bg top "grep -q 'minikvm-top: counting' $TR_TMP/top.out" $BIN/minikvm-top --once || return 1
+	_tr_tour /dev/minikvm $D/tour >$D/tour.log
+	rc=$?
+	[ $rc -eq 0 ] || cat $D/tour.log
+	sleep 1
+	_tr_stop one; _tr_stop exits; _tr_stop path; _tr_stop top
+	cp $TR_TMP/exits.out $TR_TMP/path.out $TR_TMP/one.out $TR_TMP/top.out $D/
+	return $rc
+}
 
 ktap_begin
-# Judge dmesg from here on: Debian 6.1 on Bochs warns at boot about the
-# emulated CPU's XSAVE sizes (CPUID leaf 0xD), before minikvm exists.
 dmesg_mark
 show "guest: $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU(s); VMX features the kernel sees:"
 grep -m1 '^vmx flags' /proc/cpuinfo | cut -c1-200
@@ -23,36 +60,59 @@ step "insmod irqbypass (minikvm's irqfds are irq-bypass consumers)" insmod /kmod
 step "insmod minikvm" insmod $KO stale_vectoring_quirk=1
 dmesg | grep minikvm | sed 's/^/    dmesg: /'
 ls -l /dev/minikvm | sed 's/^/    /'
+grep -H . /sys/module/minikvm/parameters/enable_apicv /sys/module/minikvm/parameters/flexpriority | sed 's/^/    /'
 
-show "minikvm-launch --probe (on /dev/minikvm)"
-step "probe minikvm" $BIN/minikvm-launch --probe
-show "guests under minikvm's own VMX loop: real, protected and long mode, 4 vCPUs"
-step "hello (real mode)" $BIN/minikvm-launch --mode real --load $BIN/guests/hello-real.bin --timeout 20
-step "hello (protected mode)" $BIN/minikvm-launch --mode protected --load $BIN/guests/hello-protected.bin --timeout 20
+show "bpftrace, bpftool (from the testbed's CD) and minikvm-top"
+step "trace tools" trace_tools_setup
+echo "    $(ls -d /sys/kernel/tracing/events/minikvm/minikvm_* | wc -l) tracepoints in /sys/kernel/tracing/events/minikvm:"
+ls /sys/kernel/tracing/events/minikvm/ | grep minikvm_ | tr '\n' ' ' | fold -s -w 96 | sed 's/^/    /'
+echo
+
+show "guests under minikvm's own VMX loop"
 step "hello (long mode)" $BIN/minikvm-launch --mode long --load $BIN/guests/hello-long.bin --timeout 20
 step "SMP hello, 4 vCPUs" $BIN/minikvm-launch --vcpus 4 --load $BIN/guests/smp-hello.bin --timeout 20
-show "10,000 exits to userspace, with minikvm's exit statistics"
-step "bench-io 10000" $BIN/minikvm-launch --bench-io 10000
-show "the in-kernel irqchip: LAPIC timer, IPIs, KVM_IRQ_LINE through the IOAPIC"
-# The in-kernel irqchip: a LAPIC timer, IPIs between two vCPUs, an
-# interrupt raised with KVM_IRQ_LINE through the IOAPIC (guest-time costs).
-step "LAPIC timer, 200 interrupts" $BIN/minikvm-launch --bench-irq timer 200 --timeout 120
-step "IPI ping-pong, 500 round trips" $BIN/minikvm-launch --bench-irq ipi 500 --timeout 120
-step "KVM_IRQ_LINE via the IOAPIC, 500 interrupts" $BIN/minikvm-launch --bench-irq irqline 500 --timeout 120
-show "the fast path: irqfd -> MSI -> guest handler, APICv (EOI and TPR without exits)"
-grep -H . /sys/module/minikvm/parameters/enable_apicv /sys/module/minikvm/parameters/flexpriority | sed 's/^/    /'
-step "irqfd -> guest, 500 interrupts" $BIN/minikvm-launch --bench-irq irqfd 500 --timeout 120
-step "self-IPI + EOI, 500 (0 exits per EOI with APICv)" $BIN/minikvm-launch --bench-irq eoi 500 --timeout 120
-show "an interrupt-driven 16550 console: UART IRQ 4 through a resampling irqfd"
-step "uart echo" sh -c "printf 'hello minikvm\nquit\n' | $BIN/minikvm-launch --uart --load $BIN/guests/uart-echo.bin --timeout 60"
+
+show "the interrupt tour on 2 vCPUs, traced by exits.bt, irq_path.bt, one_irq.bt and minikvm-top"
+step "irq tour under tracing" demo_tour
+show "the guest's console (COM1, the launcher's 16550)"
+cat $D/tour.console 2>/dev/null | sed 's/^/    /'
+grep -E '^TOUR' $D/tour.err 2>/dev/null | sed 's/^/    /'
+
+show "exit reasons (bpf-traces/exits.bt)"
+grep -E '^@exits_by_reason|^@exits_total|^@userspace_exits\[' $D/exits.out 2>/dev/null | sed 's/^/    /'
+echo "PLOT-DATA exits VM exits by reason: minikvm, irq tour (2 vCPUs), bpf-traces/exits.bt"
+awk '/^@exits_by_reason\[/ { k = $1; sub(/^@exits_by_reason\[/, "", k); sub(/\]:$/, "", k); print k, $2 }' $D/exits.out 2>/dev/null
+echo "PLOT-END"
+
+show "one device interrupt, step by step (bpf-traces/one_irq.bt 10 2: the third on GSI 10)"
+grep -v 'Hit Ctrl-C' $D/one.out 2>/dev/null | sed 's/^/    /'
+
+show "interrupt-path latencies (bpf-traces/irq_path.bt)"
+sed -n '/^=== minikvm interrupt paths/,$p' $D/path.out 2>/dev/null | sed 's/^/    /'
+plot_hist $D/path.out source_to_eoi_ns "irq tour: source -> EOI, ns (irq_path.bt @source_to_eoi_ns)"
+plot_hist $D/path.out accept_to_inject_ns "irq tour: LAPIC accept -> injection, ns (irq_path.bt)"
+
+show "minikvm-top --once"
+cat $D/top.out 2>/dev/null | sed 's/^/    /'
 
 show "rmmod minikvm"
 step "rmmod minikvm" rmmod minikvm
 dmesg | grep minikvm | tail -1 | sed 's/^/    dmesg: /'
 
-show "the reference: kvm_intel, probed the same way (on /dev/kvm)"
+show "the reference: the same tour on kvm_intel, its exits by reason (tracepoint kvm:kvm_exit)"
+ref_tour() {
+	mkdir -p $TR_TMP
+	_tr_bg kvm "$(_tr_bt_ready kvm)" bpftrace -e '
+		BEGIN { printf("kvm_exit by reason... Hit Ctrl-C to end.\n"); }
+		tracepoint:kvm:kvm_exit { @kvm_exits_by_reason[args->exit_reason] = count(); }' || return 1
+	_tr_tour /dev/kvm $D/ref
+	rc=$?
+	_tr_stop kvm
+	grep '^@' $TR_TMP/kvm.out
+	return $rc
+}
 step "load kvm_intel" sh -c 'insmod /kmods/kvm.ko && insmod /kmods/kvm-intel.ko'
-step "probe kvm_intel" $BIN/minikvm-launch --dev /dev/kvm --probe
+step "irq tour on kvm_intel, traced" ref_tour
 step "unload kvm_intel" sh -c 'rmmod kvm_intel && rmmod kvm'
 step "rmmod irqbypass" rmmod irqbypass
 echo
