@@ -385,6 +385,38 @@ for c in $MK_COLS; do
 	dmesg_clean "dmesg clean: $col"
 done
 
+# ---- the cost of minikvm's tracepoints (Documentation/tracepoints.md) ----
+# --bench-io (an OUT that exits to userspace: one minikvm_exit, one
+# minikvm_userspace_exit, one minikvm_entry per round trip) with nothing
+# attached, with minikvm_exit recorded by ftrace, and with every minikvm
+# event recorded. Guest-time ns per round trip, one run each.
+TRACE_N=${TRACE_N:-20000}
+TRACEFS=/sys/kernel/tracing
+trace_cost() { # label
+	out=$($LAUNCH --dev /dev/minikvm --bench-io "$TRACE_N" --timeout "$TIMEOUT" </dev/null 2>&1)
+	ns=$(printf '%s\n' "$out" | sed -n 's/^BENCH .*ns_per_round_trip=\([0-9.]*\).*/\1/p' | head -1)
+	printf '%-40s %s\n' "$1" "${ns:-failed}" >>/tmp/trace-cost
+	echo "$1: ${ns:-failed} ns per round trip"
+	[ -n "$ns" ]
+}
+trace_events() { # 0|1 [event]
+	echo "$1" >"$TRACEFS/events/minikvm/${2:+$2/}enable" && echo >"$TRACEFS/trace"
+}
+grep -q " $TRACEFS " /proc/mounts || mount -t tracefs nodev $TRACEFS
+: >/tmp/trace-cost
+if step "insmod minikvm (defaults) for the tracing cost" minikvm_load ""; then
+	step "bench tracing: nothing attached" trace_cost "tracepoints off"
+	step "enable minikvm_exit (ftrace)" trace_events 1 minikvm_exit
+	step "bench tracing: minikvm_exit recorded" trace_cost "minikvm_exit recorded (ftrace)"
+	step "enable every minikvm event (ftrace)" trace_events 1
+	step "bench tracing: all 15 events recorded" trace_cost "all minikvm events recorded (ftrace)"
+	step "disable the minikvm events" trace_events 0
+	step "bench tracing: off again" trace_cost "tracepoints off again"
+	step "rmmod minikvm" rmmod minikvm
+fi
+
 echo
 summary | sed 's/^/# /'
+echo "# tracepoint cost, --bench-io $TRACE_N on minikvm (guest-time ns per round trip):"
+sed 's/^/#   /' /tmp/trace-cost
 ktap_end

@@ -37,10 +37,11 @@ plot_hist() { # file map title
 
 demo_tour() {
 	mkdir -p $D $TR_TMP
-	_tr_bg exits "$(_tr_bt_ready exits)" bpftrace $BPF/exits.bt || return 1
-	_tr_bg path "$(_tr_bt_ready path)" bpftrace $BPF/irq_path.bt || return 1
-	_tr_bg one "$(_tr_bt_ready one)" bpftrace $BPF/one_irq.bt 10 2 || return 1
-	_tr_bg top "grep -q 'minikvm-top: counting' $TR_TMP/top.out" $BIN/minikvm-top --once || return 1
+	rm -f $TR_TMP/*.pid $TR_TMP/*.out
+	_tr_bg exits "$(_tr_bt_ready exits)" bpftrace $BPF/exits.bt || { _tr_stop_all; return 1; }
+	_tr_bg path "$(_tr_bt_ready path)" bpftrace $BPF/irq_path.bt || { _tr_stop_all; return 1; }
+	_tr_bg one "$(_tr_bt_ready one)" bpftrace $BPF/one_irq.bt 10 2 || { _tr_stop_all; return 1; }
+	_tr_bg top "$(_tr_top_ready top)" $BIN/minikvm-top --once || { _tr_stop_all; return 1; }
 	_tr_tour /dev/minikvm $D/tour >$D/tour.log
 	rc=$?
 	[ $rc -eq 0 ] || cat $D/tour.log
@@ -104,7 +105,7 @@ ref_tour() {
 	mkdir -p $TR_TMP
 	_tr_bg kvm "$(_tr_bt_ready kvm)" bpftrace -e '
 		BEGIN { printf("kvm_exit by reason... Hit Ctrl-C to end.\n"); }
-		tracepoint:kvm:kvm_exit { @kvm_exits_by_reason[args->exit_reason] = count(); }' || return 1
+		tracepoint:kvm:kvm_exit { @kvm_exits_by_reason[args->exit_reason] = count(); }' || { _tr_stop_all; return 1; }
 	_tr_tour /dev/kvm $D/ref
 	rc=$?
 	_tr_stop kvm

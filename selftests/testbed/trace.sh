@@ -96,10 +96,24 @@ _tr_stop() {
 		sleep 0.1
 	done
 	wait "$_ts_pid" 2>/dev/null
+	rm -f "$TR_TMP/$1.pid"
 	return 0
 }
-# bpftrace prints its BEGIN line once every probe is attached.
+# bpftrace prints its BEGIN line once every probe is attached; minikvm-top
+# its "counting" line.
 _tr_bt_ready() { echo "grep -q 'Hit Ctrl-C' $TR_TMP/$1.out"; }
+_tr_top_ready() { echo "grep -q 'minikvm-top: counting' $TR_TMP/$1.out"; }
+# _tr_stop_all: stop every tracer still running (after a failed start, so
+# that none keeps the module busy).
+_tr_stop_all() {
+	for _tsa in "$TR_TMP"/*.pid; do
+		[ -f "$_tsa" ] || continue
+		_tsa_p=$(cat "$_tsa")
+		kill -0 "$_tsa_p" 2>/dev/null && _tr_stop "$(basename "$_tsa" .pid)"
+		rm -f "$_tsa"
+	done
+	return 0
+}
 
 # _tr_map_val FILE MAP KEY: the value of "@MAP[KEY]: N" in a bpftrace report (0 if absent).
 _tr_map_val() {
@@ -146,12 +160,12 @@ _tr_reason_name() {
 _tr_traced_exits() {
 	dev=$1
 	rm -f "$TR_TMP"/exits.* "$TR_TMP"/top.* "$TR_TMP"/port80.*
-	_tr_bg exits "$(_tr_bt_ready exits)" bpftrace "$TR_BPF/exits.bt" || return 1
+	_tr_bg exits "$(_tr_bt_ready exits)" bpftrace "$TR_BPF/exits.bt" || { _tr_stop_all; return 1; }
 	_tr_bg port80 "$(_tr_bt_ready port80)" bpftrace -e '
 		BEGIN { printf("port 0x80 exits... Hit Ctrl-C to end.\n"); }
-		tracepoint:minikvm:minikvm_exit /(args->reason & 0xffff) == 30 && (args->qual >> 16) == 0x80/ { @port80 = count(); }' || return 1
-	_tr_bg top "grep -q minikvm_exit /proc/self/mountinfo 2>/dev/null || bpftool perf 2>/dev/null | grep -q minikvm_apic_accept" \
-		"$TR_TOP" --once --json || return 1
+		tracepoint:minikvm:minikvm_exit /(args->reason & 0xffff) == 30 && (args->qual >> 16) == 0x80/ { @port80 = count(); }' ||
+		{ _tr_stop_all; return 1; }
+	_tr_bg top "$(_tr_top_ready top)" "$TR_TOP" --once --json || { _tr_stop_all; return 1; }
 	_tr_tour "$dev" "$TR_TMP/traced"
 	_te_rc=$?
 	_tr_stop exits; _tr_stop port80; _tr_stop top
@@ -229,9 +243,9 @@ _tr_expect() { # FILE KEY SUBKEY WANT
 _tr_traced_paths() {
 	dev=$1
 	rm -f "$TR_TMP"/path.* "$TR_TMP"/ipi.* "$TR_TMP"/lat.*
-	_tr_bg path "$(_tr_bt_ready path)" bpftrace "$TR_BPF/irq_path.bt" || return 1
-	_tr_bg ipi "$(_tr_bt_ready ipi)" bpftrace "$TR_BPF/ipi_latency.bt" || return 1
-	_tr_bg lat "$(_tr_bt_ready lat)" bpftrace "$TR_BPF/exit_latency.bt" || return 1
+	_tr_bg path "$(_tr_bt_ready path)" bpftrace "$TR_BPF/irq_path.bt" || { _tr_stop_all; return 1; }
+	_tr_bg ipi "$(_tr_bt_ready ipi)" bpftrace "$TR_BPF/ipi_latency.bt" || { _tr_stop_all; return 1; }
+	_tr_bg lat "$(_tr_bt_ready lat)" bpftrace "$TR_BPF/exit_latency.bt" || { _tr_stop_all; return 1; }
 	_tr_tour "$dev" "$TR_TMP/paths" >/dev/null
 	_tp_rc=$?
 	_tr_stop path; _tr_stop ipi; _tr_stop lat
@@ -290,7 +304,7 @@ _tr_ref() {
 	_tr_bg kvm "$(_tr_bt_ready kvm)" bpftrace -e '
 		BEGIN { printf("kvm_exit... Hit Ctrl-C to end.\n"); }
 		tracepoint:kvm:kvm_exit { @kvm_exits_by_reason[args->exit_reason] = count(); }
-		tracepoint:kvm:kvm_pio /args->port == 0x80/ { @port80 = count(); }' || return 1
+		tracepoint:kvm:kvm_pio /args->port == 0x80/ { @port80 = count(); }' || { _tr_stop_all; return 1; }
 	_tr_tour /dev/kvm "$TR_TMP/ref" >/dev/null
 	_tr_rc=$?
 	_tr_stop kvm
