@@ -800,10 +800,22 @@ int VmxVcpu::handle_exit(u32 reason) {
     // A reported exception or NMI is trusted (on hardware it is the guest's
     // own event, e.g. a #PF raised in the interrupt handler) unless the
     // testbed's stale_vectoring_quirk says the report may be Bochs's stale one.
+    //
+    // A virtual interrupt is delivered only with RFLAGS.IF = 1 and no
+    // blocking by STI or MOV SS (SDM 29.2.1), and an exit during its
+    // delivery leaves the guest state as before it: so with IF = 0 or
+    // that blocking no delivery was interrupted. SVI may still differ from
+    // the entry's because a delivery completed and its handler (IF = 0 in
+    // an interrupt gate) then took the EPT violation: reinjecting SVI there
+    // would deliver the vector twice, and with IF = 0 fail the VM entry
+    // (0x80000021, SDM 26.3.1.4). Such a report is Bochs's stale one.
+    bool interruptible = (rd(F::kGuestRflags) & (1u << 9)) && !(rd(F::kGuestInterruptibility) & 3);
     if (amode_.apicv && !injected_any_ && reason == static_cast<u32>(E::kEptViolation)) {
       u32 svi = (rd(F::kGuestInterruptStatus) >> 8) & 0xff;
       bool ext = ((vect >> 8) & 7) == kTypeExt;
-      if (svi >= 16 && svi != svi_entry_ && (ext || stale_vectoring_quirk_))
+      if (!interruptible && ext && stale_vectoring_quirk_)
+        vect = 0;
+      else if (interruptible && svi >= 16 && svi != svi_entry_ && (ext || stale_vectoring_quirk_))
         vect = kIntrValid | (static_cast<u32>(kTypeExt) << 8) | svi;
     }
     record_vectoring(vect, rd(F::kIdtVectoringErrorCode), rd(F::kExitInstructionLength));
