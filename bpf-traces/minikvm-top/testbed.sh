@@ -148,7 +148,7 @@ _top_zero() {
 	[ "$_tz_rc" -eq 0 ] || { echo "exit status $_tz_rc"; return 1; }
 	grep -q '^minikvm-top: counting 15 minikvm tracepoints' "$_tz_d/zero.err" ||
 		{ echo "no 'counting 15 minikvm tracepoints' line"; return 1; }
-	grep -q '^{"version":1,"duration_s":[0-9.]*,"vms":\[\],"unattributed":null}$' \
+	grep -q '^{"version":1,"duration_s":[0-9.]*,"missed":0,"vms":\[\],"unattributed":null}$' \
 		"$_tz_d/zero.json" || { echo "not the JSON of zero counts"; return 1; }
 	# --duration 2 must mean 2 s, not "until killed"
 	_tz_s=$(sed 's/.*"duration_s":\([0-9]*\).*/\1/' "$_tz_d/zero.json")
