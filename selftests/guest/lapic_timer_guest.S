@@ -68,11 +68,13 @@ ENTRY ltg_oneshot
 	mov %rax, RES(3)
 	APIC_RD(APIC_TMCCT)
 	mov %rax, RES(4)
+	RDTSC64				/* after each read: 0 is right past expiry */
+	mov %rax, RES(11)
 	mov $100, %edi
 	call g_delay
 	APIC_RD(APIC_TMCCT)
 	mov %rax, RES(5)
-	RDTSC64				/* after the read: 0 is right past expiry */
+	RDTSC64
 	mov %rax, RES(10)
 	WAIT_COUNT(0x40, 1, 100000)
 	mov $(3 * ONESHOT_NS / 1000), %edi
@@ -109,13 +111,19 @@ ENTRY ltg_masked
 	sti
 	APIC_WR(APIC_TDCR, 0xb)
 	APIC_WR(APIC_LVTT, 0x41 | LVT_MASKED)
+	RDTSC64
+	mov %rax, RES(5)
 	APIC_WR(APIC_TMICT, MASKED_NS)
 	APIC_RD(APIC_TMCCT)
 	mov %rax, RES(0)
+	RDTSC64				/* after each read: 0 is right past expiry */
+	mov %rax, RES(6)
 	mov $100, %edi
 	call g_delay
 	APIC_RD(APIC_TMCCT)
 	mov %rax, RES(1)
+	RDTSC64
+	mov %rax, RES(7)
 	mov $(3 * MASKED_NS / 1000), %edi
 	call g_delay
 	mov COUNT(0x41), %eax
