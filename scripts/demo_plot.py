@@ -49,7 +49,9 @@ def read_plots(path):
                 continue
             m = ROW_RE.match(line)
             if m:
-                cur[2].append((m.group(1), int(m.group(2))))
+                # bpftrace's bucket "[64K, 128K)" arrives as "[64K-128K)".
+                label = m.group(1).strip("[)")
+                cur[2].append((label, int(m.group(2))))
     return plots
 
 

@@ -86,7 +86,7 @@ awk '/^@exits_by_reason\[/ { k = $1; sub(/^@exits_by_reason\[/, "", k); sub(/\]:
 echo "PLOT-END"
 
 show "one device interrupt, step by step (bpf-traces/one_irq.bt 10 2: the third on GSI 10)"
-grep -v 'Hit Ctrl-C' $D/one.out 2>/dev/null | sed 's/^/    /'
+grep -E '^ *(\+0|[0-9]+) ns |^one interrupt' $D/one.out 2>/dev/null | sed 's/^/    /'
 
 show "interrupt-path latencies (bpf-traces/irq_path.bt)"
 sed -n '/^=== minikvm interrupt paths/,$p' $D/path.out 2>/dev/null | sed 's/^/    /'
