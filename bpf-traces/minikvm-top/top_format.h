@@ -28,8 +28,9 @@ struct mkt_snapshot {
 	 * Runs of minikvm-top's programs the kernel skipped (the sum of their
 	 * bpf_prog_info.recursion_misses): a tracepoint hit in interrupt context
 	 * while a BPF program was running on that CPU (trace_call_bpf()'s
-	 * bpf_prog_active guard) is counted nowhere else.  Set by the caller
-	 * after mkt_collect(), which leaves it 0.
+	 * bpf_prog_active guard) is counted nowhere else.  Kernel 6.1 does not
+	 * count those skips for tracepoint programs (this stays 0 there).  Set
+	 * by the caller after mkt_collect(), which leaves it 0.
 	 */
 	__u64 missed;
 };
