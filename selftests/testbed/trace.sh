@@ -282,8 +282,10 @@ _tr_traced_paths() {
 	line=$(grep 'interrupts injected after a traced accept' "$TR_TMP/path.out")
 	inj=$(echo "$line" | awk '{ print $1 }')
 	eoi=$(echo "$line" | sed -n 's/.*, \([0-9]*\) of them ended by a traced EOI.*/\1/p')
-	echo "irq_path.bt: $inj injected after a traced accept, ${eoi:-?} ended by a traced EOI (level: all must)"
-	[ "${inj:-0}" -eq "$TR_DEV" ] && [ "${eoi:-0}" -eq "$TR_DEV" ] || fail=1
+	# The tour's 20 (level: every EOI exits) and the bench's MSIs (edge:
+	# their EOIs are virtualized without an exit under APICv).
+	echo "irq_path.bt: $inj injected after a traced accept (at least $((TR_DEV + TR_MSI))), ${eoi:-?} ended by a traced EOI (at least the $TR_DEV level ones)"
+	[ "${inj:-0}" -ge $((TR_DEV + TR_MSI)) ] && [ "${eoi:-0}" -ge "$TR_DEV" ] || fail=1
 	[ $_tp_msi -eq 0 ] || { echo "FAIL: --bench-irq irqfd $TR_MSI under tracing: exit status $_tp_msi"; cat "$TR_TMP/msi.log"; fail=1; }
 	n=$(awk '$1 ~ /^@sources\[/ && $2 == "irqfd," && $3 == "24]:" { s += $NF } END { print s + 0 }' "$TR_TMP/path.out")
 	echo "irq_path.bt: $n MSIs from the irqfd on GSI 24, the launcher signalled at least $TR_MSI"
