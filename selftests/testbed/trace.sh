@@ -121,11 +121,6 @@ _tr_stop_all() {
 	return 0
 }
 
-# _tr_map_val FILE MAP KEY: the value of "@MAP[KEY]: N" in a bpftrace report (0 if absent).
-_tr_map_val() {
-	awk -v k="@$2[$3]:" '$1 == k { v = $2 } END { print v + 0 }' "$1"
-}
-
 _tr_formats() {
 	[ -s "$TR_LAYOUT" ] || { echo "missing $TR_LAYOUT"; return 1; }
 	for _tf_f in "$TRACEFS"/events/minikvm/*/format; do

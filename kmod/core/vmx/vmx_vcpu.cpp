@@ -809,8 +809,8 @@ int VmxVcpu::handle_exit(u32 reason) {
     // an interrupt gate) then took the EPT violation: reinjecting SVI there
     // would deliver the vector twice, and with IF = 0 fail the VM entry
     // (0x80000021, SDM 26.3.1.4). Such a report is Bochs's stale one.
-    bool interruptible = (rd(F::kGuestRflags) & (1u << 9)) && !(rd(F::kGuestInterruptibility) & 3);
     if (amode_.apicv && !injected_any_ && reason == static_cast<u32>(E::kEptViolation)) {
+      bool interruptible = (rd(F::kGuestRflags) & (1u << 9)) && !(rd(F::kGuestInterruptibility) & 3);
       u32 svi = (rd(F::kGuestInterruptStatus) >> 8) & 0xff;
       bool ext = ((vect >> 8) & 7) == kTypeExt;
       if (!interruptible && ext && stale_vectoring_quirk_)
