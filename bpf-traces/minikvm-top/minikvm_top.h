@@ -20,7 +20,7 @@
  * reader needs no bpf() syscall: a syscall that reads a map runs with
  * bpf_prog_active raised on its CPU (bpf_disable_instrumentation(),
  * kernel/bpf/syscall.c), and a tracepoint firing in a hard interrupt
- * inside that window (the LAPIC timer's hrtimer accepting an interrupt)
+ * inside that window (an irqfd signalled from a host interrupt handler)
  * would have its program skipped by trace_call_bpf()
  * (kernel/trace/bpf_trace.c), silently.  Reading memory opens no window.
  *

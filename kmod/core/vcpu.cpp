@@ -1071,6 +1071,7 @@ long Vcpu::run_ioctl(unsigned long arg) {
       r = -EINTR;
       goto out;
     }
+    lapic_->inject_pending_timer();  // else the next wait would end at once
     accept_init_sipi();
     r = -EAGAIN;
     goto out;

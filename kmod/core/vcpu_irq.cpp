@@ -122,6 +122,10 @@ void Vcpu::prepare_entry(int cpu) {
   // below sees the vCPU in guest mode and IPIs this CPU (the IPI waits
   // while interrupts are off and makes the entry exit at once).
   __atomic_store_n(&guest_cpu_, cpu, __ATOMIC_SEQ_CST);
+  // The LAPIC timer's expiries (the hrtimer counted and kicked): delivered
+  // here, after guest_cpu_ is published, so that a later expiry IPIs us.
+  if (lapic_)
+    lapic_->inject_pending_timer();
   bool nmi = __atomic_load_n(&nmi_pending_, __ATOMIC_ACQUIRE) != 0;
   if (!event_.valid && nmi && backend_->nmi_allowed()) {
     // NMIs before maskable interrupts (SDM vol. 3A 6.9). Delivery sets
@@ -220,7 +224,12 @@ bool Vcpu::has_wake_event() {
   }
 }
 
-int Vcpu::runnable_cond(void *self) { return static_cast<Vcpu *>(self)->has_wake_event(); }
+// A LAPIC timer expiry ends the wait too: wait_until_runnable() delivers
+// it, then decides (KVM's kvm_vcpu_check_block: kvm_cpu_has_pending_timer).
+int Vcpu::runnable_cond(void *self) {
+  Vcpu *v = static_cast<Vcpu *>(self);
+  return v->has_wake_event() || (v->lapic_ && v->lapic_->timer_pending());
+}
 
 void Vcpu::init_reset() {
   // INIT (SDM vol. 3A 9.1.1, table 9-1; KVM's kvm_vcpu_reset(init_event)):
@@ -267,6 +276,7 @@ void Vcpu::accept_init_sipi() {
 
 int Vcpu::wait_until_runnable() {
   for (;;) {
+    lapic_->inject_pending_timer();  // KVM's vcpu_run: kvm_inject_pending_timer_irqs
     accept_init_sipi();
     if (mp_state_ == KVM_MP_STATE_RUNNABLE)
       return 1;

@@ -316,25 +316,40 @@ TEST_F(LapicApicv, SelfIpiIsPostedToo) {
   EXPECT_EQ(l_->sync_pir_to_irr(), 0x77);
 }
 
-TEST_F(LapicApicv, TimerCallbackPosts) {
+TEST_F(LapicApicv, TimerExpiryIsPostedByTheVcpu) {
   w(*l_, reg::kLvtTimer, 0xec);  // one-shot, vector 0xec
   w(*l_, reg::kTimerDivide, 0xb);  // divide by 1
   w(*l_, reg::kTimerInitial, 1000);  // 1000 ns
   mk::user::advance_time(999);
-  EXPECT_FALSE(pi_.pending());
+  EXPECT_FALSE(l_->timer_pending());
   mk::user::advance_time(1);
+  // The hard-irq callback only counts the expiry and kicks the vCPU.
+  EXPECT_TRUE(l_->timer_pending());
+  EXPECT_FALSE(pi_.pending());
+  EXPECT_FALSE(irr(0xec));
+  EXPECT_EQ(host_.kicks.load(), 1);
+  EXPECT_EQ(host_.posted.load(), 0);
+  // The vCPU's thread delivers it: posted like any fixed interrupt.
+  l_->inject_pending_timer();
+  EXPECT_FALSE(l_->timer_pending());
   EXPECT_TRUE(pi_.pir_test(0xec));
-  EXPECT_FALSE(irr(0xec)) << "the hard-irq callback does not touch IRR";
   EXPECT_EQ(host_.posted.load(), 1);
-  EXPECT_EQ(host_.kicks.load(), 0);
   EXPECT_EQ(l_->sync_pir_to_irr(), 0xec);
-  // Periodic: every period posts; only the first one after a drain notifies.
+  // Periodic: expiries the vCPU has not delivered yet coalesce into one.
   w(*l_, reg::kLvtTimer, 0x200ed);
   w(*l_, reg::kTimerInitial, 1'000'000);  // 1 ms
   mk::user::advance_time(3'000'000);
+  EXPECT_TRUE(l_->timer_pending());
+  EXPECT_FALSE(pi_.pir_test(0xed));
+  l_->inject_pending_timer();
   EXPECT_TRUE(pi_.pir_test(0xed));
   EXPECT_EQ(host_.posted.load(), 2);
+  // A new initial count drops an expiry not yet delivered (KVM's
+  // cancel_apic_timer).
+  mk::user::advance_time(1'000'000);
+  EXPECT_TRUE(l_->timer_pending());
   w(*l_, reg::kTimerInitial, 0);
+  EXPECT_FALSE(l_->timer_pending());
 }
 
 // ---- The vCPU side: sync, pending, HLT wake-up ----

@@ -44,9 +44,20 @@ struct FakeHost : LapicHost {
     if (lapic)
       (void)lapic->reg(reg::kId);  // takes the Lapic's lock
   }
+  // As a vCPU would: kicked, it runs and delivers what the timer left
+  // (Vcpu::prepare_entry); that delivery's own kick is not counted.
+  bool in_kick = false;
+  bool deliver_timer_on_kick = true;
   void apic_kick() override {
     reenter();
+    if (in_kick)
+      return;
     kicks++;
+    if (deliver_timer_on_kick && lapic && lapic->timer_pending()) {
+      in_kick = true;
+      lapic->inject_pending_timer();
+      in_kick = false;
+    }
   }
   void apic_nmi() override {
     reenter();
@@ -953,6 +964,54 @@ TEST_F(LapicTimerTest, OneShot) {
   w(reg::kTimerInitial, 0);
   EXPECT_EQ(mk::user::armed_timers(), 0);
   EXPECT_EQ(r(reg::kTimerCurrent), 0u);
+}
+
+TEST_F(LapicTimerTest, TheVcpuDeliversWhatTheHrtimerCounted) {
+  host_.deliver_timer_on_kick = false;  // the vCPU does not run until told
+  w(reg::kLvtTimer, 0x20045);  // periodic, vector 0x45
+  w(reg::kTimerInitial, 1'000'000);  // 1 ms (above the periodic minimum)
+  int kicks = host_.kicks;
+  mk::user::advance_time(1'000'000);
+  // The hrtimer (interrupt context) counts the expiry and kicks; the LAPIC
+  // registers are the vCPU's to change.
+  EXPECT_TRUE(l_->timer_pending());
+  EXPECT_FALSE(irr(0x45));
+  EXPECT_EQ(host_.kicks, kicks + 1);
+  // More periods before the vCPU runs: one interrupt, as KVM's pending count.
+  mk::user::advance_time(2'500'000);
+  EXPECT_EQ(host_.kicks, kicks + 3);
+  l_->inject_pending_timer();
+  EXPECT_FALSE(l_->timer_pending());
+  EXPECT_TRUE(irr(0x45));
+  EXPECT_EQ(take(), 0x45);
+  l_->inject_pending_timer();  // nothing left
+  EXPECT_FALSE(irr(0x45));
+  // A masked LVT takes the expiry without an interrupt.
+  mk::user::advance_time(500'000);
+  EXPECT_TRUE(l_->timer_pending());
+  w(reg::kLvtTimer, 0x30045);
+  l_->inject_pending_timer();
+  EXPECT_FALSE(l_->timer_pending());
+  EXPECT_FALSE(irr(0x45));
+  // An initial-count write, INIT and KVM_SET_LAPIC drop an expiry not yet
+  // delivered (KVM's cancel_apic_timer and kvm_lapic_reset).
+  w(reg::kLvtTimer, 0x20045);
+  mk::user::advance_time(1'000'000);
+  ASSERT_TRUE(l_->timer_pending());
+  w(reg::kTimerInitial, 1'000'000);
+  EXPECT_FALSE(l_->timer_pending());
+  mk::user::advance_time(1'000'000);
+  ASSERT_TRUE(l_->timer_pending());
+  kvm_lapic_state st;
+  l_->get_state(&st);
+  EXPECT_EQ(l_->set_state(st), 0);
+  EXPECT_FALSE(l_->timer_pending());
+  mk::user::advance_time(1'000'000);
+  ASSERT_TRUE(l_->timer_pending());
+  l_->init_signal();
+  EXPECT_FALSE(l_->timer_pending());
+  l_->inject_pending_timer();
+  EXPECT_FALSE(irr(0x45));
 }
 
 TEST_F(LapicTimerTest, DivideConfiguration) {

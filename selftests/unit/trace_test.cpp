@@ -841,6 +841,11 @@ TEST_F(TraceLapic, TimerInterruptsComeFromTheTimerNeverFromAnIpi) {
   w(0, reg::kTimerInitial, 1000);
   user::trace_clear();
   user::advance_time(1'000'000);
+  // The hrtimer's expiry is accepted when the vCPU delivers it (process
+  // context, where a BPF program on the tracepoint always runs).
+  EXPECT_EQ(user::trace_records(MK_TP_APIC_ACCEPT).size(), 0u);
+  ASSERT_TRUE(l_[0]->timer_pending());
+  l_[0]->inject_pending_timer();
   auto rs = user::trace_records(MK_TP_APIC_ACCEPT);
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].apic_accept.vector, 0x70);

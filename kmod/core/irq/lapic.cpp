@@ -328,6 +328,7 @@ void Lapic::reset_locked(bool init_event, bool bsp) {
   // -> vmx_apicv_post_state_restore).
   if (apicv_ && pi_)
     pi_->clear();
+  __atomic_store_n(&timer_pending_, 0u, __ATOMIC_RELEASE);
   if (!init_event) {
     bsp_ = bsp;
     set_base_locked(kDefaultBase | kBaseEnable | (bsp ? kBaseBsp : 0));
@@ -589,6 +590,7 @@ int Lapic::write_locked(u32 off, u32 val, Effects &fx) {
       if (timer_mode_ == kTimerDeadline)
         return 0;  // 10.5.4.1: ignored in TSC-deadline mode
       put(r::kTimerInitial, val);
+      __atomic_store_n(&timer_pending_, 0u, __ATOMIC_RELEASE);  // KVM's cancel_apic_timer
       start_count_locked(r::kTimerInitial, fx);
       return 0;
     case r::kTimerDivide: {
@@ -1061,8 +1063,13 @@ void Lapic::start_deadline_locked(Effects &fx) {
 
 // The count reached 0 / the deadline passed: raise the LVT timer
 // interrupt (KVM's kvm_apic_inject_pending_timer_irqs).
-void Lapic::timer_expired_locked(Effects &fx) {
-  local_deliver_locked(r::kLvtTimer, fx);
+void Lapic::timer_expired_locked(Effects &fx, bool from_timer_fn) {
+  if (from_timer_fn) {
+    __atomic_fetch_add(&timer_pending_, 1u, __ATOMIC_RELEASE);
+    fx.kick = true;
+  } else {
+    local_deliver_locked(r::kLvtTimer, fx);
+  }
   if (timer_mode_ == kTimerDeadline)
     tsc_deadline_ = 0;  // 10.5.4.1: the MSR reads 0 once the timer fired
   else if (timer_mode_ != kTimerPeriodic)
@@ -1095,7 +1102,7 @@ unsigned long long Lapic::timer_fired() {
     if (now < expires_ns_) {
       next = expires_ns_;
     } else {
-      timer_expired_locked(fx);
+      timer_expired_locked(fx, true);
       if (timer_mode_ == kTimerPeriodic && period_ns_) {
         // As KVM: after a long stall, one interrupt and a fresh period,
         // no catching up.
@@ -1112,6 +1119,19 @@ unsigned long long Lapic::timer_fired() {
   unlock(f);
   finish(fx);  // kicks only: no timer, bus or EOI work comes from here
   return next;
+}
+
+void Lapic::inject_pending_timer() {
+  if (!__atomic_load_n(&timer_pending_, __ATOMIC_ACQUIRE))
+    return;
+  Effects fx;
+  unsigned long f = lock();
+  // Under the lock: an initial-count write that dropped the expiry (and
+  // cleared the count under the same lock) is not undone here.
+  if (__atomic_exchange_n(&timer_pending_, 0u, __ATOMIC_ACQ_REL))
+    local_deliver_locked(r::kLvtTimer, fx);
+  unlock(f);
+  finish(fx);
 }
 
 // ---- KVM_GET_LAPIC / KVM_SET_LAPIC ----
@@ -1149,6 +1169,7 @@ int Lapic::set_state(const kvm_lapic_state &in) {
     // The new IRR replaces what was posted (vmx_apicv_post_state_restore).
     if (apicv_ && pi_)
       pi_->clear();
+    __atomic_store_n(&timer_pending_, 0u, __ATOMIC_RELEASE);  // the timer restarts below
     __builtin_memcpy(page_, in.regs, kRegBytes);
     __builtin_memcpy(committed_, in.regs, kRegBytes);
     if (x2apic_locked()) {

@@ -190,6 +190,20 @@ class Lapic {
   void get_state(kvm_lapic_state *out);
   int set_state(const kvm_lapic_state &in);
 
+  // The timer's expiry in the hrtimer (interrupt context) only counts it
+  // and kicks the vCPU; the vCPU's thread delivers the LVT timer interrupt
+  // (KVM's lapic_timer.pending and kvm_inject_pending_timer_irqs, for
+  // apic_timer_expired from the timer function). So the interrupt is
+  // accepted where every other vCPU event is, in process context: a BPF
+  // program on the minikvm_apic_accept tracepoint sees each one (the
+  // kernel skips BPF programs in an interrupt that lands in another). Expiries
+  // not yet delivered coalesce into one interrupt, as KVM's. timer_pending:
+  // any context; inject_pending_timer: the vCPU's thread (interrupts may be
+  // off), the Lapic's lock not held. Writing the initial count, INIT,
+  // reset and set_state drop an undelivered expiry (KVM's cancel_apic_timer).
+  bool timer_pending() const { return __atomic_load_n(&timer_pending_, __ATOMIC_ACQUIRE) != 0; }
+  void inject_pending_timer();
+
   // For tests and debugging: the raw 32-bit register at offset (0 outside the page).
   u32 reg(u32 offset) const;
 
@@ -282,7 +296,9 @@ class Lapic {
   u64 clamp_period(u64 ns) const;
   void start_count_locked(u32 count_reg, Effects &fx);
   void start_deadline_locked(Effects &fx);
-  void timer_expired_locked(Effects &fx);
+  // from_timer_fn: the hrtimer's expiry (counted in timer_pending_ and
+  // delivered by the vCPU) rather than an ioctl's or the vCPU's own.
+  void timer_expired_locked(Effects &fx, bool from_timer_fn = false);
   u32 current_count_locked() const;
   void reset_locked(bool init_event, bool bsp);
 
@@ -338,6 +354,7 @@ class Lapic {
   u64 tsc_deadline_ = 0;
   u64 expires_ns_ = 0;
   bool armed_ = false;
+  u32 timer_pending_ = 0;  // expiries from the hrtimer not yet delivered (atomic)
 };
 
 }  // namespace mk::irq
