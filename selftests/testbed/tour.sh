@@ -19,7 +19,8 @@
 #   irq-tour small NAME    other counts (TOUR_SMALL: 7 3 2 5), so that
 #                          a guest or launcher that ignores them fails
 # A device without what the tour needs (exit status 77) gives SKIPs with
-# the launcher's reason. The suite ends with dmesg_clean.
+# the launcher's reason. A reference target (NAME reference*) that times
+# out runs once more (said in the log). The suite ends with dmesg_clean.
 #
 # Environment: TOUR_LAUNCH (/payload/bin/minikvm-launch), TOUR_TIMEOUT
 # (60 guest seconds per run).
@@ -61,6 +62,19 @@ tour_suite() {
 		_ts_log=$(_tour_$_ts_t "$_ts_dev" 2>&1)
 		_ts_rc=$?
 		ktap_diag "$_ts_log"
+		# The reference only (KVM itself; under QEMU TCG that is kvm_amd on
+		# an emulated SVM, which once lost a LAPIC timer interrupt on a
+		# loaded host): a timeout is run once more, and said. minikvm's
+		# runs are never repeated.
+		case "$_ts_name" in reference*)
+			if [ "$_ts_rc" -ne 0 ] && [ "$_ts_rc" -ne 77 ] &&
+				printf '%s\n' "$_ts_log" | grep -q 'exit status 72'; then
+				ktap_diag "RETRY: the reference $_ts_name timed out; once more"
+				_ts_log=$(_tour_$_ts_t "$_ts_dev" 2>&1)
+				_ts_rc=$?
+				ktap_diag "$_ts_log"
+			fi
+		esac
 		if [ "$_ts_rc" -eq 77 ]; then
 			_ts_why=$(printf '%s\n' "$_ts_log" | grep -m1 'cannot run guests' |
 				sed 's/^minikvm-launch: //; s/: the device cannot run guests (yet).*//')
