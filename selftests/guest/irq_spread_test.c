@@ -48,12 +48,13 @@
  *    mode the software-disabled APIC takes its turn: dropped).
  *  - minikvm (LapicBus::deliver_slow, apic_bus.cpp): the lowest
  *    arbitration priority (APR: TPR, ISR and IRR classes), the scan
- *    starting one vCPU further each message.
+ *    starting after the last winner.
  *
  * The distributions are printed as a table ("# spread ..." lines) and
  * checked only with MINIKVM_EXPECT=minikvm, against minikvm's documented
- * rule: equal TPRs spread within +-1 (d, f, g); a raised TPR never wins
- * (e).  MINIKVM_EXPECT=kvm (or unset): printed only.
+ * rule: equal TPRs spread within +-1 over the candidates (d, f, g; e, h, i
+ * over the vCPUs left); a raised TPR never wins (e).  MINIKVM_EXPECT=kvm
+ * (or unset): printed only.
  *
  * Environment: MINIKVM_DEV, the device (default /dev/kvm); MINIKVM_EXPECT.
  */
@@ -458,7 +459,11 @@ TEST_F_TIMEOUT(spread, distribution, 600)
 		if (r->tag == 'e') {
 			EXPECT_EQ(0, r->got[0] + r->got[1])
 				TH_LOG("row e: a vCPU with a raised TPR won the arbitration");
+			EXPECT_TRUE(within_one(r, 0xc)) TH_LOG("row e: vCPUs 2 and 3 not within +-1");
 		}
+		if (r->tag == 'h' || r->tag == 'i')
+			EXPECT_TRUE(within_one(r, ALL_MASK & ~r->disabled))
+				TH_LOG("row %c: the enabled vCPUs not within +-1", r->tag);
 	}
 }
 

@@ -255,6 +255,33 @@ TEST_F(ApicBusTest, LowestPriorityArbitration) {
   EXPECT_EQ(bus().deliver(m, nullptr), 0);
 }
 
+TEST_F(ApicBusTest, LowestPriorityTurnsAreEvenAmongTheCandidates) {
+  // APICs 0 and 1 outbid (TPR 0x30): 2 and 3 share every delivery, one
+  // each in turn (the scan starts after the last winner), not 3 to 1 as a
+  // start that only advanced by one would give.
+  make(4);
+  for (u32 i = 0; i < 4; i++) {
+    w(at(i), reg::kTpr, i < 2 ? 0x30 : 0);
+    w(at(i), reg::kLdr, 0x0f000000);  // flat: all four in the destination
+  }
+  ApicMessage m = fixed(0x71, 0x0f, true);
+  m.delivery = Delivery::kLowestPriority;
+  std::vector<int> winners;
+  for (int n = 0; n < 8; n++) {
+    EXPECT_EQ(bus().deliver(m, nullptr), 1);
+    for (u32 i = 0; i < 4; i++)
+      if (irr(at(i), 0x71)) {
+        winners.push_back(static_cast<int>(i));
+        ack_all(at(i));
+      }
+  }
+  ASSERT_EQ(winners.size(), 8u);
+  for (size_t k = 1; k < winners.size(); k++) {
+    EXPECT_GE(winners[k], 2);
+    EXPECT_NE(winners[k], winners[k - 1]) << "delivery " << k;
+  }
+}
+
 TEST_F(ApicBusTest, RedirectionHintAndPhysicalBroadcast) {
   make(3);
   ApicMessage m = fixed(0x71, 0xff, true);

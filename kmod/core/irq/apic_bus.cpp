@@ -95,27 +95,36 @@ int LapicBus::deliver_slow(const ApicMessage &msg, Lapic *source) {
   }
 
   // Lowest priority (10.6.2.4): among the destinations whose APIC is
-  // software-enabled, the lowest arbitration priority. The scan starts one
-  // further each time, so equal priorities take turns. (KVM 6.1 instead
+  // software-enabled, the lowest arbitration priority. The scan starts
+  // after the last winner, so equal priorities take turns, evenly also when
+  // some APICs are not candidates (a start that merely advanced by one
+  // would give the APIC after a non-candidate its turns too). Concurrent
+  // deliveries may read the same start: fairness is approximate, the
+  // choice is always a lowest priority. (KVM 6.1 instead
   // hashes the vector over the destinations, or counts deliveries; the
   // SDM's rule keeps a busy CPU from being chosen.) No focus-processor
   // check (SVR bit 9): the SDM leaves it model-specific.
   if (!n)
     return -1;
-  u32 start = __atomic_fetch_add(&next_, 1, __ATOMIC_RELAXED) % n;
+  u32 start = __atomic_load_n(&next_, __ATOMIC_RELAXED) % n;
   Lapic *best = nullptr;
-  u32 best_apr = 0;
+  u32 best_apr = 0, best_index = 0;
   for (u32 k = 0; k < n; k++) {
-    Lapic *l = lapics_[(start + k) % n];
+    u32 i = (start + k) % n;
+    Lapic *l = lapics_[i];
     if (!l->matches(m, source) || !l->sw_enabled())
       continue;
     u32 apr = l->priority_for_arbitration();
     if (!best || apr < best_apr) {
       best = l;
       best_apr = apr;
+      best_index = i;
     }
   }
-  return best ? best->accept(m) : -1;
+  if (!best)
+    return -1;
+  __atomic_store_n(&next_, best_index + 1, __ATOMIC_RELAXED);
+  return best->accept(m);
 }
 
 }  // namespace mk::irq

@@ -42,7 +42,7 @@ class LapicBus final : public ApicBus {
  private:
   Lapic *lapics_[kMaxLapics] = {};
   u32 count_ = 0;
-  u32 next_ = 0;  // where the search for the lowest priority starts (round robin)
+  u32 next_ = 0;  // where the search for the lowest priority starts: after the last winner
 };
 
 }  // namespace mk::irq
