@@ -11,6 +11,7 @@
 #include <string>
 
 #include "launch.h"
+#include "host_check.h"
 
 using mkl::Uart16550;
 
@@ -19,16 +20,7 @@ int mkl::ioctl_failure(const char *, int) { return 70; }
 
 namespace {
 
-int failures = 0;
-#define CHECK_EQ(a, b)                                                                              \
-  do {                                                                                             \
-    long long va_ = static_cast<long long>(a), vb_ = static_cast<long long>(b);                    \
-    if (va_ != vb_) {                                                                              \
-      std::fprintf(stderr, "%s:%d: %s = %#llx, expected %s = %#llx\n", __FILE__, __LINE__, #a, va_, \
-                   #b, vb_);                                                                       \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
+using mkl::host_check::failures;
 
 constexpr uint16_t B = mkl::kUartCom1Base;
 
