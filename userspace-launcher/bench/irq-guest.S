@@ -576,14 +576,7 @@ puthex:					/* RAX in hex; clobbers RCX, RDX */
 	ret
 
 setup_idt:				/* every vector -> its stub, then the handlers */
-	xor	%ecx, %ecx
-	lea	stubs(%rip), %rdx
-1:	mov	%ecx, %eax
-	call	set_gate
-	add	$16, %rdx
-	inc	%ecx
-	cmp	$256, %ecx
-	jb	1b
+	call	idt_fill_stubs
 	mov	$V_PING, %eax
 	lea	h_ping(%rip), %rdx
 	call	set_gate
@@ -607,22 +600,7 @@ setup_idt:				/* every vector -> its stub, then the handlers */
 	call	set_gate
 	ret
 
-/* set_gate: IDT[EAX] = 64-bit interrupt gate to RDX, selector 0x18
- * (the launcher's 64-bit code segment), DPL 0, no IST. Clobbers R8, R9. */
-set_gate:
-	mov	%eax, %r8d
-	shl	$4, %r8
-	add	$IDT, %r8
-	mov	%dx, (%r8)
-	movw	$0x18, 2(%r8)
-	movw	$0x8e00, 4(%r8)
-	mov	%rdx, %r9
-	shr	$16, %r9
-	mov	%r9w, 6(%r8)
-	shr	$16, %r9
-	mov	%r9d, 8(%r8)
-	movl	$0, 12(%r8)
-	ret
+#include "../guests/idt.inc"
 
 msg_pre:	.asciz	"irq-guest: "
 msg_kind:	.asciz	"unknown benchmark kind "
@@ -635,13 +613,4 @@ msg_tpr:	.asciz	"TPR after writing 0 reads "
 msg_vec:	.asciz	"irq-guest: unexpected vector 0x"
 msg_rip:	.asciz	", next stack words 0x"
 
-/* One 16-byte stub per vector: push the vector, report it. */
-	.balign	16
-stubs:
-	vec = 0
-	.rept	256
-	.balign	16
-	pushq	$vec
-	jmp	unexpected
-	vec = vec + 1
-	.endr
+	IDT_STUBS

@@ -476,14 +476,7 @@ puthex:					/* RAX in hex, "0x" and 16 digits; clobbers RAX */
 
 /* ---- IDT ---- */
 setup_idt:				/* every vector -> its stub, then the handlers */
-	xor	%ecx, %ecx
-	lea	stubs(%rip), %rdx
-1:	mov	%ecx, %eax
-	call	set_gate
-	add	$16, %rdx
-	inc	%ecx
-	cmp	$256, %ecx
-	jb	1b
+	call	idt_fill_stubs
 	mov	$V_TIMER, %eax
 	lea	h_timer(%rip), %rdx
 	call	set_gate
@@ -498,22 +491,7 @@ setup_idt:				/* every vector -> its stub, then the handlers */
 	call	set_gate
 	ret
 
-/* set_gate: IDT[EAX] = 64-bit interrupt gate to RDX, selector 0x18 (the
- * launcher's 64-bit code segment), DPL 0, no IST. Clobbers R8, R9. */
-set_gate:
-	mov	%eax, %r8d
-	shl	$4, %r8
-	add	$IDT, %r8
-	mov	%dx, (%r8)
-	movw	$0x18, 2(%r8)
-	movw	$0x8e00, 4(%r8)
-	mov	%rdx, %r9
-	shr	$16, %r9
-	mov	%r9w, 6(%r8)
-	shr	$16, %r9
-	mov	%r9d, 8(%r8)
-	movl	$0, 12(%r8)
-	ret
+#include "../guests/idt.inc"
 
 msg_banner1:	.asciz	"irq-tour: 2 vCPUs, COM1 console (polled); stages: io="
 msg_ipi:	.asciz	" ipi="
@@ -541,13 +519,4 @@ msg_vec_cpu:	.asciz	" on APIC ID "
 msg_vec_rip:	.asciz	", next stack words "
 msg_nouart:	.asciz	"irq-tour: no 16550 at COM1 (scratch register); result=FAIL\n"
 
-/* One 16-byte stub per vector: push the vector, report it. */
-	.balign	16
-stubs:
-	vec = 0
-	.rept	256
-	.balign	16
-	pushq	$vec
-	jmp	unexpected
-	vec = vec + 1
-	.endr
+	IDT_STUBS

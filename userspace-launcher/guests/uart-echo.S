@@ -346,14 +346,7 @@ hexdigit:
 	ret
 
 setup_idt:				/* every vector -> its stub; then the handlers */
-	xor	%ecx, %ecx
-	lea	stubs(%rip), %rdx
-1:	mov	%ecx, %eax
-	call	set_gate
-	add	$16, %rdx
-	inc	%ecx
-	cmp	$256, %ecx
-	jb	1b
+	call	idt_fill_stubs
 	mov	$V_UART, %eax
 	lea	uart_isr(%rip), %rdx
 	call	set_gate
@@ -362,21 +355,7 @@ setup_idt:				/* every vector -> its stub; then the handlers */
 	call	set_gate
 	ret
 
-/* set_gate: IDT[EAX] = 64-bit interrupt gate to RDX, selector 0x18. Clobbers R8, R9. */
-set_gate:
-	mov	%eax, %r8d
-	shl	$4, %r8
-	add	$IDT, %r8
-	mov	%dx, (%r8)
-	movw	$0x18, 2(%r8)
-	movw	$0x8e00, 4(%r8)
-	mov	%rdx, %r9
-	shr	$16, %r9
-	mov	%r9w, 6(%r8)
-	shr	$16, %r9
-	mov	%r9d, 8(%r8)
-	movl	$0, 12(%r8)
-	ret
+#include "idt.inc"
 
 banner:		.asciz	"uart-echo: interrupt-driven 16550A console (COM1, IRQ 4 -> IOAPIC pin 4, level, vector 0x24); lines are echoed in upper case, \"quit\" ends\n"
 msg_bye:	.asciz	"uart-echo: bye after "
@@ -396,12 +375,4 @@ line_len: .quad	0
 line:	.fill	128, 1, 0
 ring:	.fill	RING, 1, 0
 
-	.balign	16
-stubs:
-	vec = 0
-	.rept	256
-	.balign	16
-	pushq	$vec
-	jmp	unexpected
-	vec = vec + 1
-	.endr
+	IDT_STUBS
