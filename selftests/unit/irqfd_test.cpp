@@ -21,6 +21,7 @@
 #include "irq/routing.h"
 #include "rt/new.h"
 #include "user_platform.h"
+#include "vm_fixture.h"
 
 extern "C" long mk_alloc_live(void);
 
@@ -427,55 +428,19 @@ TEST_F(IrqfdTest, ConcurrentAssignDeassignCloseSignalAndWork) {
 
 // ---- through the VM fd ----
 
-unsigned long ptr(const void *p) { return reinterpret_cast<unsigned long>(p); }
+using mk::test::ptr;
 
-class VmIrqfd : public ::testing::Test {
+class VmIrqfd : public mk::test::VmFixture {
  protected:
   void SetUp() override {
-    user::reset_machine();
-    user::reset_time();
-    live_ = mk_alloc_live();
+    VmFixture::SetUp();
     efds_ = user::eventfd_live();
-    ASSERT_EQ(mk_core_init(), 0);
-    vm_ = mk_core_dev_ioctl(KVM_CREATE_VM, 0);
-    ASSERT_GE(vm_, 0);
   }
-  void TearDown() override {
-    user::fail_alloc_after(-1);
-    for (int i = 0; i < nvcpus_; i++)
-      EXPECT_EQ(user::fd_close(static_cast<int>(vcpus_[i])), 0);
-    EXPECT_EQ(user::fd_close(static_cast<int>(vm_)), 0);
-    user::run_work();
+  void after_fds_closed() override {
     for (int fd : fds_)
       user::eventfd_close(fd);
-    EXPECT_EQ(user::open_fds(), 0);
-    mk_core_exit();
-    EXPECT_EQ(user::eventfd_live(), efds_);
-    EXPECT_EQ(mk_alloc_live(), live_) << "allocations leaked";
-    user::reset_machine();
   }
-  long vm(unsigned int cmd, unsigned long arg = 0) { return user::fd_ioctl(static_cast<int>(vm_), cmd, arg); }
-  long vcpu(int i, unsigned int cmd, unsigned long arg = 0) {
-    return user::fd_ioctl(static_cast<int>(vcpus_[i]), cmd, arg);
-  }
-  long add_vcpu(unsigned long id) {
-    long fd = vm(KVM_CREATE_VCPU, id);
-    if (fd >= 0)
-      vcpus_[nvcpus_++] = fd;
-    return fd;
-  }
-  static unsigned &reg(kvm_lapic_state &s, unsigned off) { return *reinterpret_cast<unsigned *>(s.regs + off); }
-  void enable_lapic(int i) {
-    kvm_lapic_state s{};
-    ASSERT_EQ(vcpu(i, KVM_GET_LAPIC, ptr(&s)), 0);
-    reg(s, 0xf0) = 0x1ff;
-    ASSERT_EQ(vcpu(i, KVM_SET_LAPIC, ptr(&s)), 0);
-  }
-  bool irr_has(int i, unsigned vector) {
-    kvm_lapic_state s{};
-    EXPECT_EQ(vcpu(i, KVM_GET_LAPIC, ptr(&s)), 0);
-    return reg(s, 0x200 + (vector / 32) * 16) & (1u << (vector % 32));
-  }
+  void after_core_exit() override { EXPECT_EQ(user::eventfd_live(), efds_); }
   long set_routes(std::vector<kvm_irq_routing_entry> v) {
     std::vector<unsigned char> buf(sizeof(kvm_irq_routing) + v.size() * sizeof(kvm_irq_routing_entry));
     auto *h = reinterpret_cast<kvm_irq_routing *>(buf.data());
@@ -500,10 +465,7 @@ class VmIrqfd : public ::testing::Test {
     return fd;
   }
 
-  long live_ = 0, efds_ = 0;
-  long vm_ = -1;
-  long vcpus_[8] = {};
-  int nvcpus_ = 0;
+  long efds_ = 0;
   user::HostVector<int> fds_;
 };
 

@@ -27,6 +27,7 @@
 #include "eventfd_user.h"
 #include "trace_user.h"
 #include "user_platform.h"
+#include "vm_fixture.h"
 
 extern "C" long mk_alloc_live(void);
 
@@ -44,7 +45,7 @@ using mk::user::TraceRecord;
 namespace reg = mk::irq::apic_reg;
 namespace user = mk::user;
 
-unsigned long ptr(const void *p) { return reinterpret_cast<unsigned long>(p); }
+using mk::test::ptr;
 
 // Index of the first record of event id at or after from, or -1.
 int find(const user::HostVector<TraceRecord> &rs, mk_tp_id id, size_t from = 0) {
@@ -63,59 +64,23 @@ size_t count(const user::HostVector<TraceRecord> &rs, mk_tp_id id) {
 
 // ---- whole VMs through their ioctls ----
 
-class TraceVm : public ::testing::Test {
+class TraceVm : public mk::test::VmFixture {
  protected:
   void SetUp() override {
-    user::reset_machine();
-    user::reset_time();
     user::trace_enable_all(false);
     user::trace_clear();
-    live_ = mk_alloc_live();
-    ASSERT_EQ(mk_core_init(), 0);
-    vm_ = mk_core_dev_ioctl(KVM_CREATE_VM, 0);
-    ASSERT_GE(vm_, 0);
+    VmFixture::SetUp();
   }
   void TearDown() override {
     user::trace_enable_all(false);
     user::trace_clear();
-    user::fail_alloc_after(-1);
-    for (int i = 0; i < nvcpus_; i++)
-      EXPECT_EQ(user::fd_close(static_cast<int>(vcpus_[i])), 0);
-    EXPECT_EQ(user::fd_close(static_cast<int>(vm_)), 0);
+    VmFixture::TearDown();
+  }
+  void close_more_fds() override {
     if (vm2_ >= 0) {
       EXPECT_EQ(user::fd_close(static_cast<int>(vm2_)), 0);
     }
-    user::run_work();
-    EXPECT_EQ(user::open_fds(), 0);
-    mk_core_exit();
-    EXPECT_EQ(mk_alloc_live(), live_) << "allocations leaked";
-    user::reset_machine();
   }
-  long vm(unsigned int cmd, unsigned long arg = 0) { return user::fd_ioctl(static_cast<int>(vm_), cmd, arg); }
-  long vcpu(int i, unsigned int cmd, unsigned long arg = 0) {
-    return user::fd_ioctl(static_cast<int>(vcpus_[i]), cmd, arg);
-  }
-  long add_vcpu(unsigned long id) {
-    long fd = vm(KVM_CREATE_VCPU, id);
-    if (fd >= 0)
-      vcpus_[nvcpus_++] = fd;
-    return fd;
-  }
-  static unsigned &reg32(kvm_lapic_state &s, unsigned off) { return *reinterpret_cast<unsigned *>(s.regs + off); }
-  void enable_lapic(int i) {
-    kvm_lapic_state s{};
-    ASSERT_EQ(vcpu(i, KVM_GET_LAPIC, ptr(&s)), 0);
-    reg32(s, 0xf0) = 0x1ff;
-    ASSERT_EQ(vcpu(i, KVM_SET_LAPIC, ptr(&s)), 0);
-  }
-  long line(long vmfd, unsigned gsi, unsigned level) {
-    kvm_irq_level l{};
-    l.irq = gsi;
-    l.level = level;
-    long r = user::fd_ioctl(static_cast<int>(vmfd), KVM_IRQ_LINE_STATUS, ptr(&l));
-    return r ? r : l.status;
-  }
-  long line(unsigned gsi, unsigned level) { return line(vm_, gsi, level); }
   void set_pic(unsigned id, unsigned char imr, unsigned char elcr) {
     kvm_irqchip chip{};
     chip.chip_id = id;
@@ -178,10 +143,7 @@ class TraceVm : public ::testing::Test {
     return e;
   }
 
-  long live_ = 0;
-  long vm_ = -1, vm2_ = -1;
-  long vcpus_[8] = {};
-  int nvcpus_ = 0;
+  long vm2_ = -1;
 };
 
 TEST_F(TraceVm, NothingIsRecordedWhileEveryEventIsOff) {

@@ -14,63 +14,16 @@
 #include <minikvm/core.h>
 
 #include "user_platform.h"
+#include "vm_fixture.h"
 
 extern "C" long mk_alloc_live(void);
 
 namespace {
 
-unsigned long ptr(const void *p) { return reinterpret_cast<unsigned long>(p); }
+using mk::test::ptr;
 
-class VmIrq : public ::testing::Test {
+class VmIrq : public mk::test::VmFixture {
  protected:
-  void SetUp() override {
-    mk::user::reset_machine();
-    mk::user::reset_time();
-    live_ = mk_alloc_live();
-    ASSERT_EQ(mk_core_init(), 0);
-    vm_ = mk_core_dev_ioctl(KVM_CREATE_VM, 0);
-    ASSERT_GE(vm_, 0);
-  }
-  void TearDown() override {
-    mk::user::fail_alloc_after(-1);
-    for (int i = 0; i < nvcpus_; i++)
-      EXPECT_EQ(mk::user::fd_close(static_cast<int>(vcpus_[i])), 0);
-    EXPECT_EQ(mk::user::fd_close(static_cast<int>(vm_)), 0);
-    EXPECT_EQ(mk::user::open_fds(), 0);
-    mk_core_exit();
-    EXPECT_EQ(mk_alloc_live(), live_) << "allocations leaked";
-    mk::user::reset_machine();
-  }
-  long vm(unsigned int cmd, unsigned long arg = 0) { return mk::user::fd_ioctl(static_cast<int>(vm_), cmd, arg); }
-  long vcpu(int i, unsigned int cmd, unsigned long arg = 0) {
-    return mk::user::fd_ioctl(static_cast<int>(vcpus_[i]), cmd, arg);
-  }
-  long add_vcpu(unsigned long id) {
-    long fd = vm(KVM_CREATE_VCPU, id);
-    if (fd >= 0)
-      vcpus_[nvcpus_++] = fd;
-    return fd;
-  }
-  // Software-enables vCPU i's LAPIC (SVR = 0x1ff) through KVM_SET_LAPIC.
-  void enable_lapic(int i) {
-    kvm_lapic_state s{};
-    ASSERT_EQ(vcpu(i, KVM_GET_LAPIC, ptr(&s)), 0);
-    u32(s, 0xf0) = 0x1ff;
-    ASSERT_EQ(vcpu(i, KVM_SET_LAPIC, ptr(&s)), 0);
-  }
-  static unsigned &u32(kvm_lapic_state &s, unsigned off) { return *reinterpret_cast<unsigned *>(s.regs + off); }
-  bool irr_has(int i, unsigned vector) {
-    kvm_lapic_state s{};
-    EXPECT_EQ(vcpu(i, KVM_GET_LAPIC, ptr(&s)), 0);
-    return u32(s, 0x200 + (vector / 32) * 16) & (1u << (vector % 32));
-  }
-  long line(unsigned gsi, unsigned level) {
-    kvm_irq_level l{};
-    l.irq = gsi;
-    l.level = level;
-    long r = vm(KVM_IRQ_LINE_STATUS, ptr(&l));
-    return r ? r : l.status;
-  }
   void mask_pics() {
     for (unsigned id : {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE}) {
       kvm_irqchip chip{};
@@ -88,11 +41,6 @@ class VmIrq : public ::testing::Test {
     chip.chip.ioapic.redirtbl[pin].bits = vector | (level ? 1ull << 15 : 0) | (static_cast<unsigned long long>(dest) << 56);
     ASSERT_EQ(vm(KVM_SET_IRQCHIP, ptr(&chip)), 0);
   }
-
-  long live_ = 0;
-  long vm_ = -1;
-  long vcpus_[8] = {};
-  int nvcpus_ = 0;
 };
 
 TEST_F(VmIrq, WithoutIrqchipTheIrqchipIoctlsRefuseAsKvm) {
