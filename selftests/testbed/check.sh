@@ -74,12 +74,42 @@ GUEST_TESTS="$GUEST_TESTS $FAST_TESTS"
 # Every suite that delivers interrupts: run again on minikvm with APICv off.
 IRQ_SUITES="lapic_timer_test ipi_test initsipi_test x2apic_test tpr_test irqchip_ioctl_test"
 IRQ_SUITES="$IRQ_SUITES ioapic_test pic_test msi_test pit_test irq_hostile_test irq_spread_test $FAST_TESTS"
+# ref_suite DESC cmd...: suite, for the reference KVM only. A run that
+# fails is run once more, and the log says so with the first run's output:
+# the reference under QEMU TCG (kvm_amd on an emulated SVM) has failed
+# timing-bound checks on a loaded host and passed them in every other run
+# (an AP's KVM_RUN returns after INIT, a LAPIC timer interrupt). minikvm's
+# suites never use it: every failure of minikvm counts.
+ref_suite() {
+	_rs_d=$1
+	shift
+	_rs_log=${TMPDIR:-/tmp}/.ref_suite.$$
+	_ktap_run "${SUITE_TIMEOUT:-300}" "# " "$@" >"$_rs_log" 2>&1
+	_rs_rc=$?
+	if [ "$_rs_rc" -ne 0 ] && [ "$_rs_rc" -ne 4 ]; then
+		sed 's/^/# first run: /' "$_rs_log"
+		rm -f "$_rs_log"
+		ktap_diag "RETRY: $_rs_d: the reference failed (exit status $_rs_rc); once more"
+		suite "$_rs_d" "$@"
+		return
+	fi
+	sed 's/^/    /' "$_rs_log"
+	rm -f "$_rs_log"
+	if [ "$_rs_rc" -eq 4 ]; then
+		_ktap_result 0 "$_rs_d" "SKIP exit status 4"
+	else
+		_ktap_result 0 "$_rs_d"
+	fi
+}
+
 abi_suites() { # label dev expect
+	_as_run=suite
+	case "$1" in reference*) _as_run=ref_suite ;; esac
 	for t in vm_ioctl_test vcpu_ioctl_test; do
-		suite "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
+		$_as_run "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
 	done
 	for t in $GUEST_TESTS; do
-		suite "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
+		$_as_run "$1 $t" env MINIKVM_DEV="$2" MINIKVM_EXPECT="$3" $BIN/$t
 	done
 }
 
@@ -199,7 +229,7 @@ if [ "${TRACE_READY:-0}" = 1 ]; then
 	trace_ref_suite reference-kvm
 fi
 step "insmod minikvm_bypass_test (reference)" insmod /payload/minikvm_bypass_test.ko
-suite "reference-kvm posting_test" env MINIKVM_DEV=/dev/kvm /payload/posting_test
+ref_suite "reference-kvm posting_test" env MINIKVM_DEV=/dev/kvm /payload/posting_test
 step "rmmod minikvm_bypass_test (reference)" rmmod minikvm_bypass_test
 if [ $EXPECT = vmx ]; then
 	upstream_suite "reference-kvm upstream"
