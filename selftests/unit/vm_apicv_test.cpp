@@ -21,6 +21,7 @@
 #include "core/vm.h"
 #include "eventfd_user.h"
 #include "user_platform.h"
+#include "vm_fixture.h"
 
 using mk::u32;
 using mk::u64;
@@ -55,7 +56,7 @@ NO_VPTR void io_set_state(Ioapic *io, const kvm_ioapic_state &s) { io->set_state
 NO_VPTR void io_reset(Ioapic *io) { io->reset(); }
 NO_VPTR u64 io_redirection_entry(Ioapic *io, u32 pin) { return io->redirection_entry(pin); }
 
-unsigned long ptr(const void *p) { return reinterpret_cast<unsigned long>(p); }
+using mk::test::ptr;
 
 struct Bits {
   u64 w[4] = {};
@@ -239,24 +240,19 @@ TEST_F(IoapicEoiExit, RandomHostileWritesNeverMissAChange) {
 
 // ---- The VM: bitmap, generation, kicks ----
 
-class VmEoiExit : public ::testing::Test {
+class VmEoiExit : public mk::test::CoreFixture {
  protected:
   void SetUp() override {
-    mk::user::reset_machine();
-    mk::user::reset_time();
-    live_ = mk_alloc_live();
-    ASSERT_EQ(mk_core_init(), 0);
+    start_core();
     ASSERT_EQ(vm_create(&vm_), 0);
   }
   void TearDown() override {
     for (long fd : vcpus_)
       EXPECT_EQ(mk::user::fd_close(static_cast<int>(fd)), 0);
     vm_release(vm_);
-    EXPECT_EQ(mk::user::open_fds(), 0);
-    mk_core_exit();
+    stop_core();
     std::vector<long>().swap(vcpus_);
-    EXPECT_EQ(mk_alloc_live(), live_) << "allocations leaked";
-    mk::user::reset_machine();
+    expect_no_leak();
   }
   Bits bitmap() {
     Bits b;
@@ -285,7 +281,6 @@ class VmEoiExit : public ::testing::Test {
   }
   mk::Vm *vm_ = nullptr;
   std::vector<long> vcpus_;
-  long live_ = 0;
 };
 
 TEST_F(VmEoiExit, ComputedFromTheIoapicAndGenerationMovesOnlyOnChange) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 // A whole VM driven through its ioctls, as userspace drives minikvm: the
-// fixture of vm_irq_test, irqfd_test and trace_test. SetUp resets the user
+// fixture of vm_irq_test, irqfd_test and trace_test (VmFixture). SetUp resets the user
 // platform, starts the core and creates one VM; TearDown closes every
 // vCPU and VM fd, runs queued work, exits the core and checks that no fd
 // and no allocation is left. Derived fixtures add what they own through
@@ -20,13 +20,35 @@ namespace mk::test {
 
 inline unsigned long ptr(const void *p) { return reinterpret_cast<unsigned long>(p); }
 
-class VmFixture : public ::testing::Test {
+// The core started on a reset user platform, and stopped with nothing
+// left: the part every core-level fixture shares (vm_apicv_test's
+// VmEoiExit, which holds its Vm directly, uses it alone).
+class CoreFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void start_core() {
     mk::user::reset_machine();
     mk::user::reset_time();
     live_ = mk_alloc_live();
     ASSERT_EQ(mk_core_init(), 0);
+  }
+  // After every fd of the core is closed: none open, the core exits.
+  void stop_core() {
+    EXPECT_EQ(mk::user::open_fds(), 0);
+    mk_core_exit();
+  }
+  // After the test's own allocations are freed too.
+  void expect_no_leak() {
+    EXPECT_EQ(mk_alloc_live(), live_) << "allocations leaked";
+    mk::user::reset_machine();
+  }
+
+  long live_ = 0;
+};
+
+class VmFixture : public CoreFixture {
+ protected:
+  void SetUp() override {
+    start_core();
     vm_ = mk_core_dev_ioctl(KVM_CREATE_VM, 0);
     ASSERT_GE(vm_, 0);
   }
@@ -38,11 +60,9 @@ class VmFixture : public ::testing::Test {
     close_more_fds();
     mk::user::run_work();
     after_fds_closed();
-    EXPECT_EQ(mk::user::open_fds(), 0);
-    mk_core_exit();
+    stop_core();
     after_core_exit();
-    EXPECT_EQ(mk_alloc_live(), live_) << "allocations leaked";
-    mk::user::reset_machine();
+    expect_no_leak();
   }
   // TearDown's hooks, in this order.
   virtual void close_more_fds() {}    // other fds of the core (a second VM)
@@ -85,7 +105,6 @@ class VmFixture : public ::testing::Test {
   }
   long line(unsigned gsi, unsigned level) { return line(vm_, gsi, level); }
 
-  long live_ = 0;
   long vm_ = -1;
   long vcpus_[8] = {};
   int nvcpus_ = 0;
