@@ -249,6 +249,12 @@ _tr_expect() { # FILE KEY SUBKEY WANT
 	[ "${_te_v:-x}" = "$4" ]
 }
 
+# _tr_irqfd_sources GSI: irq_path.bt's count of interrupts whose source
+# was an irqfd on GSI (its @sources[irqfd, GSI] lines, summed).
+_tr_irqfd_sources() {
+	awk -v gsi="$1]:" '$1 ~ /^@sources\[/ && $2 == "irqfd," && $3 == gsi { s += $NF } END { print s + 0 }' "$TR_TMP/path.out"
+}
+
 # The interrupt paths: irq_path.bt, ipi_latency.bt and exit_latency.bt
 # around one tour.
 _tr_traced_paths() {
@@ -281,7 +287,7 @@ _tr_traced_paths() {
 	n=$(awk '$1 ~ /^@ipis_sent\[/ && $2 == "80," { s += $NF } END { print s + 0 }' "$TR_TMP/ipi.out")
 	echo "ipi_latency.bt: $n IPIs of vector 0x50 sent, the guest sent $TR_IPI"
 	[ "$n" -eq "$TR_IPI" ] || fail=1
-	n=$(awk '$1 ~ /^@sources\[/ && $2 == "irqfd," && $3 == "10]:" { s += $NF } END { print s + 0 }' "$TR_TMP/path.out")
+	n=$(_tr_irqfd_sources 10)
 	echo "irq_path.bt: $n interrupts from the irqfd on GSI 10, the device raised $TR_DEV"
 	[ "$n" -eq "$TR_DEV" ] || fail=1
 	line=$(grep 'interrupts injected after a traced accept' "$TR_TMP/path.out")
@@ -292,7 +298,7 @@ _tr_traced_paths() {
 	echo "irq_path.bt: $inj injected after a traced accept (at least $((TR_DEV + TR_MSI))), ${eoi:-?} ended by a traced EOI (at least the $TR_DEV level ones)"
 	[ "${inj:-0}" -ge $((TR_DEV + TR_MSI)) ] && [ "${eoi:-0}" -ge "$TR_DEV" ] || fail=1
 	[ $_tp_msi -eq 0 ] || { echo "FAIL: --bench-irq irqfd $TR_MSI under tracing: exit status $_tp_msi"; cat "$TR_TMP/msi.log"; fail=1; }
-	n=$(awk '$1 ~ /^@sources\[/ && $2 == "irqfd," && $3 == "24]:" { s += $NF } END { print s + 0 }' "$TR_TMP/path.out")
+	n=$(_tr_irqfd_sources 24)
 	echo "irq_path.bt: $n MSIs from the irqfd on GSI 24, the launcher signalled at least $TR_MSI"
 	[ "$n" -ge "$TR_MSI" ] || fail=1
 	n=$(awk '$1 ~ /^@via_userspace\[IO_INSTRUCTION,/ { for (i = 1; i <= NF; i++) if ($i == "count") { v = $(i + 1); sub(/,/, "", v); s += v } } END { print s + 0 }' "$TR_TMP/lat.out")
